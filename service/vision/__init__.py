@@ -1,0 +1,1 @@
+"""Images in, aligned face crops out: decode, detect, align. No HTTP here."""

@@ -1,0 +1,1 @@
+"""Face detectors behind one interface (see :mod:`service.vision.detectors.base`)."""
