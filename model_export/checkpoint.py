@@ -42,12 +42,23 @@ class CheckpointMismatch(ValueError):
             ("shape mismatches", mismatched),
         ):
             if keys:
-                shown = ", ".join(keys[:_SHOWN])
-                more = f" (+{len(keys) - _SHOWN} more)" if len(keys) > _SHOWN else ""
-                parts.append(f"{len(keys)} {label}: {shown}{more}")
+                parts.append(f"{len(keys)} {label}: {_summarise(keys)}")
         if guessed_arch and guessed_arch != arch:
             parts.append(f"the checkpoint looks like {guessed_arch!r}: try --arch {guessed_arch}")
         super().__init__("; ".join(parts))
+
+
+def _summarise(keys: list[str]) -> str:
+    """Keys grouped by their block (first two name components), the first few shown."""
+    blocks: dict[str, list[str]] = {}
+    for key in keys:
+        blocks.setdefault(".".join(key.split(".")[:2]), []).append(key)
+    shown = [
+        group[0] if len(group) == 1 else f"{block}.* ({len(group)})"
+        for block, group in list(blocks.items())[:_SHOWN]
+    ]
+    more = f", … {len(blocks) - _SHOWN} more blocks" if len(blocks) > _SHOWN else ""
+    return ", ".join(shown) + more
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -112,8 +123,8 @@ def check_fits(model: nn.Module, state: Mapping[str, torch.Tensor], arch: str) -
     BatchNorm's ``num_batches_tracked`` counters are not weights; a checkpoint may lack them.
     """
     expected = model.state_dict()
-    missing = sorted(k for k in expected if k not in state and not _is_counter(k))
-    unexpected = sorted(k for k in state if k not in expected)
+    missing = [k for k in expected if k not in state and not _is_counter(k)]
+    unexpected = [k for k in state if k not in expected]
     mismatched = sorted(
         f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
         for k, v in expected.items()

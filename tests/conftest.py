@@ -14,3 +14,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         parts = Path(str(item.fspath)).parts
         for folder in _FOLDER_MARKERS.intersection(parts):
             item.add_marker(getattr(pytest.mark, folder))
+
+
+@pytest.fixture(scope="session")
+def insightface_images() -> Path:
+    """The sample photos the insightface wheel ships (``t1.jpg``, ``Tom_Hanks_54745.png``)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("insightface")
+    if spec is None or spec.origin is None:
+        pytest.skip("insightface is not installed (it is in the dev extra)")
+    folder = Path(spec.origin).parent / "data" / "images"
+    if not (folder / "t1.jpg").is_file():
+        pytest.skip(f"insightface's sample images are not at {folder}")
+    return folder

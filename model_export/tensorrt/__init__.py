@@ -1,0 +1,1 @@
+"""TensorRT engines: build (TensorRT 10 Python API), keying, INT8 by explicit Q/DQ."""
