@@ -1,0 +1,89 @@
+"""All settings, from ``FACEREC_*`` environment variables and an optional ``.env`` file.
+
+A bad value stops the start with a message naming the variable (pydantic's validation
+error lists each offending field).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ApiKey", "Settings"]
+
+Scope = Literal["recognize", "manage"]
+
+
+class ApiKey(BaseModel):
+    """A client key: who it is (for logs), the secret, and what it may do."""
+
+    name: str = Field(min_length=1, max_length=64)
+    key: str = Field(min_length=16)
+    scopes: list[Scope] = Field(min_length=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FACEREC_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # models
+    pack: Path | None = Field(None, description="model pack folder (holds manifest.json)")
+    packs_dir: Path = Field(Path("packs"), description="where `facerec models` keeps packs")
+    device: str = Field("auto", description="cpu, cuda, cuda:N or auto (CUDA when present)")
+    runtime: Literal["auto", "onnxruntime", "tensorrt"] = "auto"
+    engine_cache_dir: Path = Field(Path("data/engines"), description="TensorRT engines, built once")
+    threads: int = Field(0, ge=0, description="ONNX Runtime CPU threads per session (0: all)")
+
+    # detection
+    det_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    min_face_size: int = Field(20, ge=0)
+    max_faces: int = Field(32, ge=1, description="faces kept per image, largest scores first")
+    det_input_size: int = Field(640, ge=32, le=4096, description="SCRFD network input (square)")
+
+    # verification default; the model pack's threshold applies when unset
+    verify_threshold: float | None = Field(None, ge=-1.0, le=1.0)
+
+    # input limits
+    max_image_bytes: int = Field(15 * 2**20, ge=1024)
+    max_image_pixels: int = Field(40_000_000, ge=1)
+    max_body_bytes: int = Field(40 * 2**20, ge=1024)
+    max_images_per_request: int = Field(10, ge=1)
+    request_timeout_s: float = Field(30.0, gt=0)
+
+    # batching
+    embed_max_batch: int = Field(64, ge=1)
+    embed_max_wait_ms: float = Field(2.0, ge=0)
+    detect_max_batch: int = Field(8, ge=1)
+    detect_max_wait_ms: float = Field(2.0, ge=0)
+    max_queue: int = Field(2048, ge=1, description="items waiting per model before 503")
+
+    # gallery
+    data_dir: Path = Field(Path("data"), description="gallery database and index")
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    api_keys: list[ApiKey] = Field(default_factory=list)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if value in ("auto", "cpu", "cuda") or (
+            value.startswith("cuda:") and value[5:].isdigit()
+        ):
+            return value
+        raise ValueError("must be auto, cpu, cuda or cuda:N")
+
+    @model_validator(mode="after")
+    def _limits(self) -> Settings:
+        if self.max_image_bytes > self.max_body_bytes:
+            raise ValueError("max_image_bytes cannot exceed max_body_bytes")
+        names = [k.name for k in self.api_keys]
+        if len(set(names)) != len(names):
+            raise ValueError("api_keys names must be unique")
+        return self
