@@ -102,7 +102,9 @@ def export_check_command(
     click.echo(f"{'batch':>5}  {'output':>12}  {'max |diff|':>11}  {'min cosine':>10}")
     for r in results:
         shape = "x".join(str(d) for d in r.output_shape)
-        click.echo(f"{r.batch_size:>5}  {shape:>12}  {r.max_abs_diff:>11.3e}  {r.min_cosine:>10.7f}")
+        click.echo(
+            f"{r.batch_size:>5}  {shape:>12}  {r.max_abs_diff:>11.3e}  {r.min_cosine:>10.7f}"
+        )
     worst = min(r.min_cosine for r in results)
     if worst < min_cosine:
         click.echo(f"FAIL: min cosine {worst:.7f} < {min_cosine}", err=True)

@@ -44,7 +44,8 @@ def _cosines(a: FloatArray, b: FloatArray) -> FloatArray:
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     num = np.sum(a64 * b64, axis=1)
     den = np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1)
-    return (num / np.maximum(den, 1e-12)).astype(np.float32)
+    cos: FloatArray = (num / np.maximum(den, 1e-12)).astype(np.float32)
+    return cos
 
 
 def compare(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["IBasicBlock", "IResNet", "IRESNET_LAYERS", "iresnet"]
+__all__ = ["IRESNET_LAYERS", "IBasicBlock", "IResNet", "iresnet"]
 
 # blocks per stage for each depth, as arcface_torch defines them
 IRESNET_LAYERS: dict[str, tuple[int, int, int, int]] = {
@@ -46,8 +46,8 @@ class IBasicBlock(nn.Module):
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.bn3(self.conv2(self.prelu(self.bn2(self.conv1(self.bn1(x))))))
-        identity = x if self.downsample is None else self.downsample(x)
+        out: torch.Tensor = self.bn3(self.conv2(self.prelu(self.bn2(self.conv1(self.bn1(x))))))
+        identity: torch.Tensor = x if self.downsample is None else self.downsample(x)
         return out + identity
 
 
@@ -103,7 +103,8 @@ class IResNet(nn.Module):
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         x = torch.flatten(self.bn2(x), 1)
         x = self.dropout(x)
-        return self.features(self.fc(x))
+        out: torch.Tensor = self.features(self.fc(x))
+        return out
 
 
 def iresnet(arch: str, embedding_size: int = 512, dropout: float = 0.0) -> IResNet:

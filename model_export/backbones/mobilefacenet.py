@@ -28,7 +28,9 @@ class ConvBlock(nn.Module):
     ) -> None:
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(in_c, out_c, kernel, stride=stride, padding=padding, groups=groups, bias=False),
+            nn.Conv2d(
+                in_c, out_c, kernel, stride=stride, padding=padding, groups=groups, bias=False
+            ),
             nn.BatchNorm2d(out_c),
             nn.PReLU(out_c),
         )

@@ -116,7 +116,9 @@ class MicroBatcher(Generic[In, Out]):
     async def submit_many(self, items: Sequence[In]) -> list[Out]:
         """Submit several items (e.g. all faces of one image); fails if any fails."""
         if self._queue is not None and self.queue_depth + len(items) > self.max_queue:
-            raise Overloaded(f"{self.name} queue cannot take {len(items)} more items; retry shortly")
+            raise Overloaded(
+                f"{self.name} queue cannot take {len(items)} more items; retry shortly"
+            )
         return list(await asyncio.gather(*(self.submit(i) for i in items)))
 
     async def _gather(self) -> list[_Pending[In, Out]]:
@@ -161,7 +163,9 @@ class MicroBatcher(Generic[In, Out]):
             if len(batch) == 1:
                 _settle(batch[0].future, exc=exc)
                 return
-            log.warning("%s: a batch of %d failed (%s); retrying one by one", self.name, len(batch), exc)
+            log.warning(
+                "%s: a batch of %d failed (%s); retrying one by one", self.name, len(batch), exc
+            )
             for pending in batch:
                 await self._run(loop, [pending])
             return

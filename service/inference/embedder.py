@@ -13,7 +13,8 @@ __all__ = ["Embedder", "l2_normalise"]
 
 def l2_normalise(x: FloatArray) -> FloatArray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+    unit: FloatArray = (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+    return unit
 
 
 class Embedder:
@@ -36,7 +37,9 @@ class Embedder:
     def preprocess(self, crops: npt.NDArray[np.uint8]) -> FloatArray:
         expected = (self.meta.input_height, self.meta.input_width, 3)
         if crops.ndim != 4 or crops.shape[1:] != expected:
-            raise ValueError(f"crops must be (N, {expected[0]}, {expected[1]}, 3), got {crops.shape}")
+            raise ValueError(
+                f"crops must be (N, {expected[0]}, {expected[1]}, 3), got {crops.shape}"
+            )
         if self.meta.color_order == "BGR":
             crops = crops[..., ::-1]
         x = crops.transpose(0, 3, 1, 2).astype(np.float32)

@@ -77,8 +77,10 @@ class OnnxRuntime:
         batch_dim = self.input_shape[0]
         self.max_batch = batch_dim if isinstance(batch_dim, int) else max_batch
         active = self._session.get_providers()
-        self.device = "cuda:" + device.split(":", 1)[1] if CUDA in active and ":" in device else (
-            "cuda:0" if CUDA in active else "cpu"
+        self.device = (
+            "cuda:" + device.split(":", 1)[1]
+            if CUDA in active and ":" in device
+            else ("cuda:0" if CUDA in active else "cpu")
         )
         self.precision = "fp32"
         log.info("ONNX Runtime session on %s (providers %s)", self.device, ", ".join(active))

@@ -35,18 +35,19 @@ Crops = npt.NDArray[np.uint8]  # (N, size, size, 3)
 
 
 def template_for(size: int) -> npt.NDArray[np.float64]:
-    """The template scaled to a ``size``×``size`` crop (multiples of 112, or of 128 as insightface)."""
+    """The template for a ``size``×``size`` crop (a multiple of 112, or of 128 as insightface)."""
+    scaled: npt.NDArray[np.float64]
     if size % 112 == 0:
-        return ARCFACE_TEMPLATE * (size / 112.0)
+        scaled = ARCFACE_TEMPLATE * (size / 112.0)
+        return scaled
     if size % 128 == 0:
         ratio = size / 128.0
-        return ARCFACE_TEMPLATE * ratio + np.array([8.0 * ratio, 0.0])
+        scaled = ARCFACE_TEMPLATE * ratio + np.array([8.0 * ratio, 0.0])
+        return scaled
     raise ValueError(f"crop size must be a multiple of 112 or 128, got {size}")
 
 
-def similarity_transform(
-    src: npt.ArrayLike, dst: npt.ArrayLike
-) -> npt.NDArray[np.float64]:
+def similarity_transform(src: npt.ArrayLike, dst: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """The 2×3 similarity matrix minimising the squared distance from ``src`` to ``dst``."""
     s = np.asarray(src, dtype=np.float64)
     d = np.asarray(dst, dtype=np.float64)
@@ -76,14 +77,19 @@ def align_faces(
     for i, face in enumerate(faces):
         matrix = similarity_transform(face.landmarks, template)
         cv2.warpAffine(
-            image, matrix, (size, size), dst=crops[i], flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,
+            image,
+            matrix,
+            (size, size),
+            dst=crops[i],
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0.0,
         )
     return crops
 
 
 def as_aligned_crop(image: npt.NDArray[np.uint8], size: int = 112) -> Crops:
-    """The "already aligned" mode: a client's own ``size``×``size`` crop, checked, as a batch of one."""
+    """The "already aligned" mode: a client's own ``size``×``size`` crop, as a batch of one."""
     if image.shape[:2] != (size, size):
         h, w = image.shape[:2]
         raise InvalidImage(f"an aligned face must be {size}×{size} pixels, got {w}×{h}")

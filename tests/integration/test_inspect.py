@@ -61,7 +61,9 @@ def self_normalising_onnx(plain_onnx: Path, tmp_path_factory: pytest.TempPathFac
 def test_inspect_reports_and_writes_the_arcface_recipe(plain_onnx: Path, tmp_path: Path) -> None:
     out = tmp_path / "with_meta.onnx"
     runner = CliRunner()
-    result = runner.invoke(cli, ["export", "inspect", str(plain_onnx), "--arch", "r50", "--out", str(out)])
+    result = runner.invoke(
+        cli, ["export", "inspect", str(plain_onnx), "--arch", "r50", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "input   input.1 ['batch', 3, 112, 112]" in result.output
     assert "(x - 127.5) / 127.5" in result.output

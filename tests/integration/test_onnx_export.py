@@ -97,7 +97,16 @@ def test_checkpoint_export_records_its_hash_and_check_needs_it(tmp_path: Path) -
 def test_wrong_arch_checkpoint_fails_with_one_clear_line(tmp_path: Path) -> None:
     ckpt = tmp_path / "r18.pth"
     torch.save(build_backbone("r18").state_dict(), ckpt)
-    args = ["export", "onnx", "--arch", "r34", "--checkpoint", str(ckpt), "--out", str(tmp_path / "x")]
+    args = [
+        "export",
+        "onnx",
+        "--arch",
+        "r34",
+        "--checkpoint",
+        str(ckpt),
+        "--out",
+        str(tmp_path / "x"),
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert "does not fit backbone 'r34'" in result.output
@@ -106,7 +115,9 @@ def test_wrong_arch_checkpoint_fails_with_one_clear_line(tmp_path: Path) -> None
 
 
 def test_checkpoint_and_random_init_are_exclusive(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["export", "onnx", "--arch", "mbf", "--out", str(tmp_path / "x")])
+    result = CliRunner().invoke(
+        cli, ["export", "onnx", "--arch", "mbf", "--out", str(tmp_path / "x")]
+    )
     assert result.exit_code == 2
     assert "exactly one of --checkpoint" in result.output
 

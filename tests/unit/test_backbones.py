@@ -38,7 +38,9 @@ def test_state_dict_layout_matches_arcface_torch(arch: str) -> None:
     layout = sorted((k, tuple(v.shape)) for k, v in state.items())
     assert len(layout) == entries
     assert hashlib.sha256(repr(layout).encode()).hexdigest()[:16] == digest
-    counted = sum(v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k)
+    counted = sum(
+        v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k
+    )
     assert counted == params
 
 

@@ -23,7 +23,9 @@ def _doubler(calls: list[list[int]]) -> object:
 
 async def test_concurrent_requests_share_model_calls() -> None:
     calls: list[list[int]] = []
-    batcher: MicroBatcher[int, int] = MicroBatcher("t", _doubler(calls), max_batch=16, max_wait_ms=5)  # type: ignore[arg-type]
+    batcher: MicroBatcher[int, int] = MicroBatcher(
+        "t", _doubler(calls), max_batch=16, max_wait_ms=5
+    )  # type: ignore[arg-type]
     await batcher.start()
     results = await asyncio.gather(*(batcher.submit(i) for i in range(32)))
     await batcher.stop()
@@ -41,7 +43,9 @@ async def test_one_bad_item_fails_only_its_own_request() -> None:
 
     batcher: MicroBatcher[int, int] = MicroBatcher("t", fn, max_batch=8, max_wait_ms=20)
     await batcher.start()
-    results = await asyncio.gather(*(batcher.submit(i) for i in [1, 2, -1, 3]), return_exceptions=True)
+    results = await asyncio.gather(
+        *(batcher.submit(i) for i in [1, 2, -1, 3]), return_exceptions=True
+    )
     await batcher.stop()
     assert results[:2] == [2, 3] and results[3] == 4
     assert isinstance(results[2], ValueError)
@@ -54,7 +58,9 @@ async def test_full_queue_is_refused_at_once() -> None:
         release.wait(5)
         return items
 
-    batcher: MicroBatcher[int, int] = MicroBatcher("t", slow, max_batch=1, max_queue=2, max_wait_ms=0)
+    batcher: MicroBatcher[int, int] = MicroBatcher(
+        "t", slow, max_batch=1, max_queue=2, max_wait_ms=0
+    )
     await batcher.start()
     first = asyncio.create_task(batcher.submit(0))  # taken by the worker, blocks in the model
     await asyncio.sleep(0.05)
@@ -72,7 +78,9 @@ async def test_full_queue_is_refused_at_once() -> None:
 
 
 async def test_wrong_output_count_is_an_error_not_a_mixup() -> None:
-    batcher: MicroBatcher[int, int] = MicroBatcher("t", lambda items: items[:-1] or [0], max_batch=4)
+    batcher: MicroBatcher[int, int] = MicroBatcher(
+        "t", lambda items: items[:-1] or [0], max_batch=4
+    )
     await batcher.start()
     results = await asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True)
     await batcher.stop()

@@ -34,7 +34,9 @@ def _embed(model: torch.nn.Module) -> torch.Tensor:
     return out
 
 
-def test_plain_state_dict_loads_and_reproduces_outputs(r18: torch.nn.Module, tmp_path: Path) -> None:
+def test_plain_state_dict_loads_and_reproduces_outputs(
+    r18: torch.nn.Module, tmp_path: Path
+) -> None:
     path = _save(r18.state_dict(), tmp_path / "backbone.pth")
     loaded = load_backbone("r18", path)
     assert torch.equal(_embed(loaded), _embed(r18))
@@ -43,7 +45,8 @@ def test_plain_state_dict_loads_and_reproduces_outputs(r18: torch.nn.Module, tmp
 def test_module_prefix_and_fp16_are_accepted(r18: torch.nn.Module, tmp_path: Path) -> None:
     # what torch.nn.parallel.DistributedDataParallel(...).state_dict() saved under amp looks like
     state = {
-        f"module.{k}": (v.half() if v.is_floating_point() else v) for k, v in r18.state_dict().items()
+        f"module.{k}": (v.half() if v.is_floating_point() else v)
+        for k, v in r18.state_dict().items()
     }
     loaded = load_backbone("r18", _save(state, tmp_path / "ddp_fp16.pth"))
     ref = _embed(r18)
@@ -64,7 +67,9 @@ def test_missing_batchnorm_counters_are_not_an_error(r18: torch.nn.Module, tmp_p
     load_backbone("r18", _save(state, tmp_path / "old.pth"))
 
 
-def test_checkpoint_of_another_arch_names_the_mismatch(r18: torch.nn.Module, tmp_path: Path) -> None:
+def test_checkpoint_of_another_arch_names_the_mismatch(
+    r18: torch.nn.Module, tmp_path: Path
+) -> None:
     path = _save(r18.state_dict(), tmp_path / "r18.pth")
     with pytest.raises(CheckpointMismatch) as err:
         load_backbone("r34", path)
