@@ -9,6 +9,8 @@ import click
 
 from model_export.cli import export_group
 from service import __version__
+from service.bench.cli import bench_group
+from service.models.cli import models_group
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -28,6 +30,8 @@ def cli(verbose: bool) -> None:
 
 
 cli.add_command(export_group)
+cli.add_command(models_group)
+cli.add_command(bench_group)
 
 
 def main() -> None:

@@ -28,3 +28,11 @@ def insightface_images() -> Path:
     if not (folder / "t1.jpg").is_file():
         pytest.skip(f"insightface's sample images are not at {folder}")
     return folder
+
+
+@pytest.fixture(scope="session")
+def test_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model pack of real MTCNN + a random-initialised r18 (no downloaded weights)."""
+    from service.models.testpack import build_test_pack
+
+    return build_test_pack(tmp_path_factory.mktemp("packs") / "test-r18", arch="r18", seed=0).root

@@ -1,0 +1,1 @@
+"""``facerec bench``: measured figures, each with the machine it came from."""

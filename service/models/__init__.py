@@ -1,0 +1,1 @@
+"""Model packs: a folder with a detector, a recognizer and ``manifest.json``."""

@@ -1,0 +1,185 @@
+"""The face pipeline: image bytes → decode → detect → align → embed.
+
+:class:`Pipeline` is the synchronous Python API (one call, one image, no event loop);
+:class:`AsyncPipeline` is what the service runs: the same steps, with detection and
+embedding batched across concurrent requests and every heavy step off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from service.inference.batcher import MicroBatcher
+from service.inference.embedder import Embedder
+from service.vision.align import align_faces, as_aligned_crop, template_for
+from service.vision.decode import DecodeLimits, decode_image
+from service.vision.detectors.base import Detector, DetectorConfig, RGBImage
+from service.vision.faces import DetectedFace
+
+__all__ = ["AsyncPipeline", "Face", "Pipeline"]
+
+Embedding = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Face:
+    """A detected face and its unit-norm embedding."""
+
+    bbox: npt.NDArray[np.float32]  # (4,) x1, y1, x2, y2
+    score: float
+    landmarks: npt.NDArray[np.float32]  # (5, 2)
+    embedding: Embedding  # (E,)
+
+    @property
+    def width(self) -> float:
+        return float(self.bbox[2] - self.bbox[0])
+
+    @property
+    def height(self) -> float:
+        return float(self.bbox[3] - self.bbox[1])
+
+
+def _aligned_face(crop: RGBImage, embedding: Embedding) -> Face:
+    size = float(crop.shape[0])
+    return Face(
+        bbox=np.array([0.0, 0.0, size, size], np.float32),
+        score=1.0,
+        landmarks=template_for(crop.shape[0]).astype(np.float32),
+        embedding=embedding,
+    )
+
+
+class Pipeline:
+    """Synchronous pipeline over a detector and an embedder."""
+
+    def __init__(
+        self, detector: Detector, embedder: Embedder, limits: DecodeLimits | None = None
+    ) -> None:
+        self.detector = detector
+        self.embedder = embedder
+        self.limits = limits or DecodeLimits()
+
+    @classmethod
+    def from_pack(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        device: str = "auto",
+        detector: DetectorConfig | None = None,
+        limits: DecodeLimits | None = None,
+        threads: int = 0,
+    ) -> Pipeline:
+        """A pipeline over a model pack folder (``manifest.json`` and its ONNX files)."""
+        from service.models.loading import build_detector, build_embedder
+        from service.models.packs import load_pack
+
+        pack = load_pack(path)
+        config = detector or DetectorConfig()
+        return cls(
+            build_detector(pack, config, device), build_embedder(pack, device, threads), limits
+        )
+
+    def decode(self, data: bytes) -> RGBImage:
+        return decode_image(data, self.limits)
+
+    def faces_in(self, image: RGBImage, max_faces: int | None = None) -> list[Face]:
+        """Every face in a decoded RGB image, highest detector score first."""
+        detected = self.detector.detect([image])[0]
+        if max_faces is not None:
+            detected = detected[:max_faces]
+        if not detected:
+            return []
+        crops = align_faces(image, detected, self.embedder.input_size)
+        embeddings = self.embedder.embed(crops)
+        return [_with_embedding(d, e) for d, e in zip(detected, embeddings, strict=True)]
+
+    def faces(self, data: bytes, max_faces: int | None = None) -> list[Face]:
+        """Every face in the image ``data`` (JPEG, PNG, WebP or BMP bytes)."""
+        return self.faces_in(self.decode(data), max_faces)
+
+    def aligned_face(self, data: bytes) -> Face:
+        """The embedding of a crop the client aligned itself (no detection)."""
+        crop = as_aligned_crop(self.decode(data), self.embedder.input_size)
+        return _aligned_face(crop[0], self.embedder.embed(crop)[0])
+
+
+def _with_embedding(face: DetectedFace, embedding: Embedding) -> Face:
+    return Face(face.bbox, face.score, face.landmarks, embedding)
+
+
+class AsyncPipeline:
+    """The pipeline with detection and embedding batched across concurrent requests."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        detect_max_batch: int = 8,
+        detect_max_wait_ms: float = 2.0,
+        embed_max_batch: int = 64,
+        embed_max_wait_ms: float = 2.0,
+        max_queue: int = 2048,
+    ) -> None:
+        self.pipeline = pipeline
+        self.detect_batcher: MicroBatcher[RGBImage, list[DetectedFace]] = MicroBatcher(
+            "detect",
+            self._detect_batch,
+            max_batch=detect_max_batch,
+            max_wait_ms=detect_max_wait_ms,
+            max_queue=max_queue,
+        )
+        self.embed_batcher: MicroBatcher[RGBImage, Embedding] = MicroBatcher(
+            "embed",
+            self._embed_batch,
+            max_batch=embed_max_batch,
+            max_wait_ms=embed_max_wait_ms,
+            max_queue=max_queue,
+        )
+
+    def _detect_batch(self, images: list[RGBImage]) -> list[list[DetectedFace]]:
+        return self.pipeline.detector.detect(images)
+
+    def _embed_batch(self, crops: list[RGBImage]) -> Sequence[Embedding]:
+        return list(self.pipeline.embedder.embed(np.stack(crops)))
+
+    async def start(self) -> None:
+        await self.detect_batcher.start()
+        await self.embed_batcher.start()
+
+    async def stop(self) -> None:
+        await self.detect_batcher.stop()
+        await self.embed_batcher.stop()
+
+    async def decode(self, data: bytes) -> RGBImage:
+        return await asyncio.to_thread(self.pipeline.decode, data)
+
+    async def detect(self, image: RGBImage) -> list[DetectedFace]:
+        return await self.detect_batcher.submit(image)
+
+    async def embed_faces(self, image: RGBImage, faces: Sequence[DetectedFace]) -> list[Face]:
+        if not faces:
+            return []
+        crops = await asyncio.to_thread(
+            align_faces, image, faces, self.pipeline.embedder.input_size
+        )
+        embeddings = await self.embed_batcher.submit_many(list(crops))
+        return [_with_embedding(d, e) for d, e in zip(faces, embeddings, strict=True)]
+
+    async def faces(self, data: bytes, max_faces: int | None = None) -> list[Face]:
+        image = await self.decode(data)
+        detected = await self.detect(image)
+        if max_faces is not None:
+            detected = detected[:max_faces]
+        return await self.embed_faces(image, detected)
+
+    async def aligned_face(self, data: bytes) -> Face:
+        image = await self.decode(data)
+        crop = as_aligned_crop(image, self.pipeline.embedder.input_size)
+        embedding = await self.embed_batcher.submit(crop[0])
+        return _aligned_face(crop[0], embedding)
