@@ -70,3 +70,34 @@ class ModelPackError(FaceRecError):
 
     code = "model_pack_error"
     status = 500
+
+
+class IdentityNotFound(FaceRecError):
+    code = "identity_not_found"
+    status = 404
+
+
+class FaceNotFound(FaceRecError):
+    code = "face_not_found"
+    status = 404
+
+
+class Conflict(FaceRecError):
+    """The request conflicts with the gallery's state (e.g. a duplicate external_id)."""
+
+    code = "conflict"
+    status = 409
+
+
+class EmptyIdentity(FaceRecError):
+    """An identity with no enrolled face has no template to compare with."""
+
+    code = "identity_has_no_faces"
+    status = 422
+
+
+class GalleryMismatch(FaceRecError):
+    """The gallery was made with another recognizer: the service refuses to start."""
+
+    code = "gallery_mismatch"
+    status = 500

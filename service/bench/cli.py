@@ -76,3 +76,31 @@ def pipeline_command(
             )
         click.echo(f"{stage + ' ratio':<26}{result[stage]['ratio']:>10.2f}x")
     _save(result, json_out)
+
+
+@bench_group.command("search")
+@click.option("--gallery", "gallery_size", type=int, default=1_000_000, show_default=True)
+@click.option("--queries", type=int, default=256, show_default=True)
+@click.option("--k", type=int, default=5, show_default=True)
+@click.option("--batch-sizes", default="1,8,64", show_default=True)
+@click.option("--dim", type=int, default=512, show_default=True)
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def search_command(
+    gallery_size: int, queries: int, k: int, batch_sizes: str, dim: int, json_out: Path | None
+) -> None:
+    """Search latency (p50/p99) and memory of the gallery index on random unit vectors."""
+    from service.bench.search import bench_search
+
+    sizes = [int(b) for b in batch_sizes.split(",") if b.strip()]
+    result = bench_search(gallery_size, queries, k, sizes, dim)
+    click.echo(
+        f"gallery {result['gallery']:,} × {dim}-d ({result['index_mb']} MB of vectors), built in "
+        f"{result['build_s']} s; RSS {result['rss_before_mb']} → {result['rss_after_build_mb']} MB"
+    )
+    click.echo(f"{'batch':>6}{'p50 ms':>10}{'p99 ms':>10}{'ms/query':>10}{'queries/s':>11}")
+    for r in result["latency"]:
+        click.echo(
+            f"{r['batch']:>6}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
+            f"{r['per_query_ms']:>10.3f}{r['queries_per_s']:>11.1f}"
+        )
+    _save(result, json_out)

@@ -1,0 +1,1 @@
+"""HTTP: routes, schemas, authentication and the one place errors become responses."""

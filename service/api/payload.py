@@ -1,0 +1,91 @@
+"""Request bodies as multipart files or base64 in JSON, read into bytes and fields.
+
+Every image route accepts both: ``multipart/form-data`` with file parts, or
+``application/json`` with base64 strings (a ``data:image/...;base64,`` prefix is allowed).
+There is no way to pass an image URL: the service never fetches anything on a client's
+behalf.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from starlette.datastructures import UploadFile
+
+from service.api.errors import ApiError
+from service.errors import ImageTooLarge
+
+__all__ = ["Payload", "read_payload"]
+
+
+@dataclass
+class Payload:
+    images: dict[str, list[bytes]] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def image(self, name: str) -> bytes | None:
+        found = self.images.get(name)
+        return found[0] if found else None
+
+
+def _b64(name: str, value: Any, max_bytes: int) -> bytes:
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_base64", f"{name} must be a base64 string")
+    if value.startswith("data:"):
+        _, _, value = value.partition(",")
+    if len(value) > max_bytes * 4 // 3 + 4:
+        raise ImageTooLarge(f"{name} is over the {max_bytes}-byte image limit")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "invalid_base64", f"{name} is not valid base64") from None
+
+
+async def read_payload(
+    request: Request, image_fields: set[str], max_image_bytes: int, max_images: int
+) -> Payload:
+    """Images (by field name) and the other fields of a JSON or multipart body."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    payload = Payload()
+    if content_type == "application/json":
+        try:
+            data = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "invalid_json", "the JSON body must be an object")
+        for key, value in data.items():
+            if key in image_fields:
+                values = value if isinstance(value, list) else [value]
+                payload.images[key] = [_b64(key, v, max_image_bytes) for v in values]
+            else:
+                payload.fields[key] = value
+    elif content_type == "multipart/form-data":
+        form = await request.form(max_files=max_images, max_fields=64)
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if key not in image_fields:
+                    raise ApiError(400, "unexpected_file", f"unexpected file field {key!r}")
+                data_bytes = await value.read(max_image_bytes + 1)
+                if len(data_bytes) > max_image_bytes:
+                    raise ImageTooLarge(f"{key} is over the {max_image_bytes}-byte image limit")
+                payload.images.setdefault(key, []).append(data_bytes)
+            elif key in image_fields:
+                payload.images.setdefault(key, []).append(_b64(key, value, max_image_bytes))
+            else:
+                payload.fields[key] = value
+    else:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send multipart/form-data (image files) or application/json (base64 images)",
+        )
+    count = sum(len(v) for v in payload.images.values())
+    if count > max_images:
+        raise ApiError(413, "too_many_images", f"{count} images; at most {max_images} per request")
+    return payload

@@ -1,0 +1,1 @@
+"""One module per resource; routes only parse, call and map."""

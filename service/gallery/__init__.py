@@ -1,0 +1,1 @@
+"""The gallery of enrolled identities: SQLite (truth) + FAISS (search). No HTTP here."""
