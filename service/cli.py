@@ -61,6 +61,59 @@ def serve(
     )
 
 
+@cli.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--pack", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--device", default=None)
+def enrol(folder: Path, pack: Path | None, data_dir: Path | None, device: str | None) -> None:
+    """Enrol FOLDER/<identity>/<images>: one identity per sub-folder; resumable."""
+    from tqdm import tqdm
+
+    from service.enrol import count_images, enrol_folder
+    from service.gallery.gallery import FaissGallery
+    from service.pipeline import Pipeline
+    from service.settings import Settings
+    from service.startup import find_pack
+    from service.vision.decode import DecodeLimits
+    from service.vision.detectors.base import DetectorConfig
+
+    given = {"pack": pack, "data_dir": data_dir, "device": device}
+    settings = Settings.model_validate(
+        {**Settings().model_dump(), **{k: v for k, v in given.items() if v is not None}}
+    )
+    from service.models.packs import load_pack
+
+    loaded = load_pack(find_pack(settings), verify=True)
+    config = DetectorConfig(
+        threshold=settings.det_threshold,
+        min_face_size=settings.min_face_size,
+        max_faces=settings.max_faces,
+        input_size=(settings.det_input_size, settings.det_input_size),
+    )
+    pipeline = Pipeline.from_pack(
+        loaded.root,
+        device=settings.device,
+        detector=config,
+        limits=DecodeLimits(settings.max_image_bytes, settings.max_image_pixels),
+    )
+    gallery = FaissGallery(settings.data_dir, loaded.model_id, pipeline.embedder.embedding_size)
+    try:
+        with tqdm(total=count_images(folder), unit="img", desc="enrol") as bar:
+            summary = enrol_folder(folder, pipeline, gallery, bar.update)
+    finally:
+        gallery.close()
+    click.echo(
+        f"{summary.identities} identities, {summary.enrolled} faces enrolled, "
+        f"{summary.already_done} already enrolled (resumed), "
+        f"{sum(summary.skipped.values())} skipped"
+    )
+    for reason, count in summary.skipped.most_common():
+        click.echo(f"  skipped {count:>5}  {reason}")
+    for name, reason in summary.skipped_files[:20]:
+        click.echo(f"    {name}: {reason}")
+
+
 cli.add_command(export_group)
 cli.add_command(models_group)
 cli.add_command(bench_group)

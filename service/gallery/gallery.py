@@ -100,9 +100,13 @@ class FaissGallery:
             self.index.upsert([seq], centre[None])
 
     def add_faces(
-        self, identity_id: str, embeddings: F32, qualities: Sequence[tuple[float, float, float]]
+        self,
+        identity_id: str,
+        embeddings: F32,
+        qualities: Sequence[tuple[float, float, float]],
+        source: str | None = None,
     ) -> list[FaceRow]:
-        seq, rows, centre = self.store.add_faces(identity_id, embeddings, qualities)
+        seq, rows, centre = self.store.add_faces(identity_id, embeddings, qualities, source)
         self._reindex(seq, centre)
         return rows
 

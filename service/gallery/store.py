@@ -54,6 +54,11 @@ CREATE TABLE IF NOT EXISTS faces (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS faces_by_identity ON faces(identity_seq);
+CREATE TABLE IF NOT EXISTS enrol_journal (
+    source TEXT PRIMARY KEY,
+    outcome TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
 """
 
 
@@ -283,8 +288,12 @@ class Store:
         identity_id: str,
         embeddings: F32,
         qualities: Sequence[tuple[float, float, float]],
+        source: str | None = None,
     ) -> tuple[int, list[FaceRow], F32 | None]:
-        """Store faces (embedding + (score, width, height)); returns seq, rows, new template."""
+        """Store faces (embedding + (score, width, height)); returns seq, rows, new template.
+
+        ``source`` (bulk enrolment) is journaled in the same transaction, so a resumed run
+        knows exactly which images are in."""
         if embeddings.ndim != 2 or embeddings.shape[1] != self.embedding_size:
             raise ValueError(f"embeddings must be (N, {self.embedding_size})")
         if not np.isfinite(embeddings).all():
@@ -305,7 +314,26 @@ class Store:
                     FaceRow(face_id, identity_id, score, width, height, datetime.fromisoformat(now))
                 )
             centre = self._recompute(db, seq)
+            if source is not None:
+                db.execute("INSERT INTO enrol_journal VALUES (?, 'enrolled', ?)", (source, now))
         return seq, rows, centre
+
+    def journal(self, source: str, outcome: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO enrol_journal VALUES (?, ?, ?)", (source, outcome, _now())
+            )
+
+    def journaled(self) -> dict[str, str]:
+        with self.reading() as db:
+            return dict(db.execute("SELECT source, outcome FROM enrol_journal").fetchall())
+
+    def identity_by_external_id(self, external_id: str) -> IdentityRow | None:
+        with self.reading() as db:
+            row = db.execute(
+                f"SELECT {_IDENTITY_COLUMNS} FROM identities WHERE external_id = ?", (external_id,)
+            ).fetchone()
+        return None if row is None else _identity(row)
 
     def delete_face(self, identity_id: str, face_id: str) -> tuple[int, F32 | None]:
         with self.transaction() as db:
