@@ -105,7 +105,7 @@ async def startup(services: Services) -> None:
     searcher: MicroBatcher[np.ndarray, list[Match]] = MicroBatcher(
         "search",
         search_batch,
-        max_batch=64,
+        max_batch=16,  # a flat scan is memory-bound: 8–16 queries per pass is the sweet spot
         max_wait_ms=1.0,
         max_queue=settings.max_queue,
         on_batch=metrics.batch_observer("search"),

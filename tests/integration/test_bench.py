@@ -34,3 +34,25 @@ def test_bench_pipeline_reports_ours_and_insightfaces_path(
     for stage in ("end_to_end", "recognition_only"):
         assert data[stage]["ours"]["faces"] == data[stage]["insightface"]["faces"] == 6
         assert data[stage]["ratio"] > 0
+
+
+def test_bench_search_reports_latency_and_memory(tmp_path: Path) -> None:
+    out = tmp_path / "search.json"
+    args = [
+        "bench",
+        "search",
+        "--gallery",
+        "5000",
+        "--queries",
+        "16",
+        "--batch-sizes",
+        "1,8",
+        "--json-out",
+        str(out),
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [r["batch"] for r in data["latency"]] == [1, 8]
+    assert all(r["p99_ms"] >= r["p50_ms"] > 0 for r in data["latency"])
+    assert data["rss_after_build_mb"] > 0 and data["machine"]["cpu"]
