@@ -160,12 +160,12 @@ def test_concurrent_identify_during_enrolments_and_deletions(
                     statuses.append(r.status_code)
                     deleted[ident] = time.monotonic()
 
-        workers = [threading.Thread(target=identify_loop, args=(5,)) for _ in range(10)]
+        workers = [threading.Thread(target=identify_loop, args=(1,)) for _ in range(50)]
         writer = threading.Thread(target=churn)
         for t in [*workers, writer]:
             t.start()
         for t in [*workers, writer]:
             t.join()
-        assert len([s for s in statuses if s]) >= 50 + 12
+        assert len(statuses) == 50 + 12
         assert all(s < 500 for s in statuses), sorted(set(statuses))
         assert problems == []
