@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from model_export.cli import export_group
 from service import __version__
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 from service.bench.cli import bench_group
 from service.models.cli import models_group
 
@@ -30,6 +34,20 @@ def cli(verbose: bool) -> None:
     _configure_logging(verbose)
 
 
+def _settings(**overrides: object) -> Settings:
+    """Settings from the environment, with the command line's non-empty options on top."""
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    try:
+        base = Settings().model_dump()
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return Settings.model_validate({**base, **given})
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid settings:\n{exc}") from None
+
+
 @cli.command()
 @click.option("--pack", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
 @click.option("--host", default=None, help="default: FACEREC_HOST or 127.0.0.1")
@@ -41,17 +59,10 @@ def serve(
 ) -> None:
     """Serve the HTTP API (uvicorn). Settings come from FACEREC_* variables and .env."""
     import uvicorn
-    from pydantic import ValidationError
 
     from service.app import create_app
-    from service.settings import Settings
 
-    overrides = {"pack": pack, "host": host, "port": port, "data_dir": data_dir, "device": device}
-    try:
-        given = {k: v for k, v in overrides.items() if v is not None}
-        settings = Settings.model_validate({**Settings().model_dump(), **given})
-    except ValidationError as exc:
-        raise click.ClickException(f"invalid settings:\n{exc}") from None
+    settings = _settings(pack=pack, host=host, port=port, data_dir=data_dir, device=device)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -72,30 +83,17 @@ def enrol(folder: Path, pack: Path | None, data_dir: Path | None, device: str | 
 
     from service.enrol import count_images, enrol_folder
     from service.gallery.gallery import FaissGallery
-    from service.pipeline import Pipeline
-    from service.settings import Settings
-    from service.startup import find_pack
-    from service.vision.decode import DecodeLimits
-    from service.vision.detectors.base import DetectorConfig
-
-    given = {"pack": pack, "data_dir": data_dir, "device": device}
-    settings = Settings.model_validate(
-        {**Settings().model_dump(), **{k: v for k, v in given.items() if v is not None}}
-    )
     from service.models.packs import load_pack
+    from service.pipeline import Pipeline
+    from service.startup import decode_limits, detector_config, find_pack
 
+    settings = _settings(pack=pack, data_dir=data_dir, device=device)
     loaded = load_pack(find_pack(settings), verify=True)
-    config = DetectorConfig(
-        threshold=settings.det_threshold,
-        min_face_size=settings.min_face_size,
-        max_faces=settings.max_faces,
-        input_size=(settings.det_input_size, settings.det_input_size),
-    )
     pipeline = Pipeline.from_pack(
         loaded.root,
         device=settings.device,
-        detector=config,
-        limits=DecodeLimits(settings.max_image_bytes, settings.max_image_pixels),
+        detector=detector_config(settings),
+        limits=decode_limits(settings),
     )
     gallery = FaissGallery(settings.data_dir, loaded.model_id, pipeline.embedder.embedding_size)
     try:

@@ -49,16 +49,23 @@ def choose_runtime(settings: Settings) -> str:
     return "tensorrt" if gpu and importlib.util.find_spec("tensorrt") else "onnxruntime"
 
 
-def load_models(settings: Settings) -> tuple[ModelPack, Pipeline, str]:
-    pack = load_pack(find_pack(settings), verify=True)
-    runtime = choose_runtime(settings)
-    config = DetectorConfig(
+def detector_config(settings: Settings) -> DetectorConfig:
+    return DetectorConfig(
         threshold=settings.det_threshold,
         min_face_size=settings.min_face_size,
         max_faces=settings.max_faces,
         input_size=(settings.det_input_size, settings.det_input_size),
     )
-    detector = build_detector(pack, config, settings.device)
+
+
+def decode_limits(settings: Settings) -> DecodeLimits:
+    return DecodeLimits(settings.max_image_bytes, settings.max_image_pixels)
+
+
+def load_models(settings: Settings) -> tuple[ModelPack, Pipeline, str]:
+    pack = load_pack(find_pack(settings), verify=True)
+    runtime = choose_runtime(settings)
+    detector = build_detector(pack, detector_config(settings), settings.device)
     embedder = build_embedder(
         pack,
         settings.device,
@@ -67,8 +74,7 @@ def load_models(settings: Settings) -> tuple[ModelPack, Pipeline, str]:
         runtime=runtime,
         engine_cache=settings.engine_cache_dir,
     )
-    limits = DecodeLimits(settings.max_image_bytes, settings.max_image_pixels)
-    return pack, Pipeline(detector, embedder, limits), runtime
+    return pack, Pipeline(detector, embedder, decode_limits(settings)), runtime
 
 
 async def startup(services: Services) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -44,17 +46,8 @@ async def ready(services: AppServices) -> Response:
 async def info(services: AppServices) -> Info:
     model = services.require_model()
     return Info(
+        **asdict(model),
         version=__version__,
-        pack=model.pack,
-        detector=model.detector,
-        recognizer=model.recognizer,
-        runtime=model.runtime,
-        device=model.device,
-        precision=model.precision,
-        embedding_size=model.embedding_size,
-        threshold=model.threshold,
-        threshold_source=model.threshold_source,
-        untrained=model.untrained,
         gallery_size=services.gallery.size() if services.gallery is not None else 0,
         auth="open" if services.extra["keyring"].open else "api_keys",
     )
