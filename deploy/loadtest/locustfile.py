@@ -1,0 +1,82 @@
+"""Load scenarios against a running facerec service (driven by run.py, or by hand).
+
+Environment: FACEREC_LOAD_PROBE (a JPEG with one enrolled face), FACEREC_LOAD_IDENTITY (its
+identity id), FACEREC_LOAD_SCENARIO (identify | verify | mixed), FACEREC_LOAD_API_KEY.
+A response counts as a failure unless it is a 2xx with the expected answer (the probe's own
+identity matched).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+from locust import HttpUser, constant, task
+
+PROBE = open(os.environ["FACEREC_LOAD_PROBE"], "rb").read()  # noqa: SIM115
+IDENTITY = os.environ["FACEREC_LOAD_IDENTITY"]
+SCENARIO = os.environ.get("FACEREC_LOAD_SCENARIO", "identify")
+KEY = os.environ.get("FACEREC_LOAD_API_KEY")
+
+
+class FaceUser(HttpUser):
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        if KEY:
+            self.client.headers["X-API-Key"] = KEY
+
+    def _image(self) -> dict[str, tuple[str, bytes, str]]:
+        return {"image": ("probe.jpg", PROBE, "image/jpeg")}
+
+    def identify(self) -> None:
+        with self.client.post(
+            "/identify", files=self._image(), name="/identify", catch_response=True
+        ) as r:
+            faces = r.json().get("faces", []) if r.status_code == 200 else []
+            if r.status_code != 200:
+                r.failure(f"HTTP {r.status_code}")
+            elif not faces or (faces[0].get("match") or {}).get("identity_id") != IDENTITY:
+                r.failure("the probe was not identified as its own identity")
+
+    def verify(self) -> None:
+        with self.client.post(
+            "/verify",
+            files=self._image(),
+            data={"identity_id": IDENTITY},
+            name="/verify",
+            catch_response=True,
+        ) as r:
+            if r.status_code != 200:
+                r.failure(f"HTTP {r.status_code}")
+            elif not r.json().get("match"):
+                r.failure("the probe did not verify against its identity")
+
+    def enrol(self) -> None:
+        created = self.client.post(
+            "/identities", json={"name": f"load-{random.getrandbits(32):08x}"}, name="/identities"
+        )
+        if created.status_code != 201:
+            return
+        identity_id = created.json()["id"]
+        self.client.post(
+            f"/identities/{identity_id}/faces",
+            files=self._image(),
+            name="/identities/{id}/faces",
+        )
+        self.client.delete(f"/identities/{identity_id}", name="/identities/{id}")
+
+    @task
+    def scenario(self) -> None:
+        if SCENARIO == "identify":
+            self.identify()
+        elif SCENARIO == "verify":
+            self.verify()
+        else:
+            roll = random.random()
+            if roll < 0.7:
+                self.identify()
+            elif roll < 0.9:
+                self.verify()
+            else:
+                self.enrol()
