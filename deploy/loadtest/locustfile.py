@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+from typing import Any
 
 from locust import HttpUser, constant, task
 
@@ -17,6 +18,18 @@ PROBE = open(os.environ["FACEREC_LOAD_PROBE"], "rb").read()  # noqa: SIM115
 IDENTITY = os.environ["FACEREC_LOAD_IDENTITY"]
 SCENARIO = os.environ.get("FACEREC_LOAD_SCENARIO", "identify")
 KEY = os.environ.get("FACEREC_LOAD_API_KEY")
+
+
+def _identified(face: dict[str, Any]) -> bool:
+    """The probe's identity is the match, or ties with it: the mixed scenario enrols the same
+    probe image as short-lived identities, whose templates equal the probe's."""
+    match = face.get("match")
+    if not match:
+        return False
+    return any(
+        c["identity_id"] == IDENTITY and c["similarity"] >= match["similarity"] - 1e-4
+        for c in face.get("candidates", [])
+    )
 
 
 class FaceUser(HttpUser):
@@ -31,12 +44,16 @@ class FaceUser(HttpUser):
 
     def identify(self) -> None:
         with self.client.post(
-            "/identify", files=self._image(), name="/identify", catch_response=True
+            "/identify",
+            files=self._image(),
+            data={"top_k": "10"},
+            name="/identify",
+            catch_response=True,
         ) as r:
             faces = r.json().get("faces", []) if r.status_code == 200 else []
             if r.status_code != 200:
                 r.failure(f"HTTP {r.status_code}")
-            elif not faces or (faces[0].get("match") or {}).get("identity_id") != IDENTITY:
+            elif not faces or not _identified(faces[0]):
                 r.failure("the probe was not identified as its own identity")
 
     def verify(self) -> None:
