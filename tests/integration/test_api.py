@@ -169,6 +169,17 @@ def test_gif_is_unsupported_and_large_bodies_are_refused(client: TestClient) -> 
     assert client.get("/health/ready").status_code == 200  # still serving
 
 
+def test_a_streamed_body_is_cut_off_at_the_limit(client: TestClient) -> None:
+    """No Content-Length (chunked): the limit is enforced while the body arrives."""
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 2**20
+
+    r = client.post("/embed", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+
+
 def test_keys_and_scopes(client: TestClient, t1: bytes) -> None:
     anonymous = client.post("/identities", json={"name": "z"}, headers={"X-API-Key": ""})
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthorized"

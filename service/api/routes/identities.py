@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from service.api.auth import Manager
@@ -191,8 +192,6 @@ async def add_faces(
         )
     )
     chosen = [_the_face(faces, params.box, i) for i, faces in enumerate(found)]
-    import numpy as np
-
     embeddings = np.stack([f.embedding for f in chosen])
     qualities = [(round(f.score, 5), round(f.width, 1), round(f.height, 1)) for f in chosen]
     rows = await asyncio.to_thread(services.gallery.add_faces, identity_id, embeddings, qualities)
