@@ -15,6 +15,7 @@ from service import __version__
 if TYPE_CHECKING:
     from service.settings import Settings
 from service.bench.cli import bench_group
+from service.evaluation.cli import eval_group
 from service.models.cli import models_group
 
 
@@ -115,6 +116,7 @@ def enrol(folder: Path, pack: Path | None, data_dir: Path | None, device: str | 
 cli.add_command(export_group)
 cli.add_command(models_group)
 cli.add_command(bench_group)
+cli.add_command(eval_group)
 
 
 def main() -> None:
