@@ -61,10 +61,8 @@ def bin_set(aligned_faces: list[np.ndarray], tmp_path_factory: pytest.TempPathFa
     images, same = [], []
     for i in range(140):
         a = int(rng.integers(len(aligned_faces)))
-        if i % 2 == 0:
-            b = a
-        else:
-            b = int((a + rng.integers(1, len(aligned_faces))) % len(aligned_faces))
+        shift = 0 if i % 2 == 0 else int(rng.integers(1, len(aligned_faces)))
+        b = (a + shift) % len(aligned_faces)
         images += [_png(_augment(aligned_faces[a], rng)), _png(_augment(aligned_faces[b], rng))]
         same.append(a == b)
     path = tmp_path_factory.mktemp("eval") / "synthetic.bin"
