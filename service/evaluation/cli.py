@@ -31,15 +31,20 @@ def _pipeline(pack: Path, device: str) -> Any:
     return Pipeline.from_pack(pack, device=device)
 
 
-def _scores(pipeline: Any, data: Any, flip: bool) -> tuple[np.ndarray, int]:
+def _embed(
+    pipeline: Any, images: list[bytes], aligned: bool, flip: bool, label: str
+) -> tuple[np.ndarray, list[bool]]:
+    """Embeddings, with a progress bar."""
     from tqdm import tqdm
 
     from service.evaluation.runner import embed_images
 
-    with tqdm(total=len(data.images), unit="img", desc="embed") as bar:
-        emb, found = embed_images(
-            pipeline, data.images, aligned=data.aligned, flip=flip, progress=bar.update
-        )
+    with tqdm(total=len(images), unit="img", desc=label) as bar:
+        return embed_images(pipeline, images, aligned=aligned, flip=flip, progress=bar.update)
+
+
+def _scores(pipeline: Any, data: Any, flip: bool) -> tuple[np.ndarray, int]:
+    emb, found = _embed(pipeline, data.images, data.aligned, flip, "embed")
     a = np.array([p[0] for p in data.pairs])
     b = np.array([p[1] for p in data.pairs])
     return np.sum(emb[a] * emb[b], axis=1), len(found) - sum(found)
@@ -149,15 +154,12 @@ def identify_command(
     """Rank-1 / rank-5 and the CMC curve; rank-1 as distractors join the gallery."""
     from service.evaluation.datasets import IMAGE_SUFFIXES, identity_folders
     from service.evaluation.report import identification_report, write_json
-    from service.evaluation.runner import embed_images
     from service.gallery.store import feature_centre
 
     pipeline = _pipeline(pack, device)
     enrolled = identity_folders(gallery_dir)
     names = sorted({n for n, _ in enrolled})
-    emb, _ = embed_images(
-        pipeline, [p.read_bytes() for _, p in enrolled], aligned=aligned, flip=flip
-    )
+    emb, _ = _embed(pipeline, [p.read_bytes() for _, p in enrolled], aligned, flip, "gallery")
     templates = []
     for name in names:
         mine = emb[[i for i, (n, _) in enumerate(enrolled) if n == name]]
@@ -166,17 +168,13 @@ def identify_command(
     gallery = np.stack(templates)
     labels = list(names)
     probe_items = identity_folders(probes)
-    p_emb, _ = embed_images(
-        pipeline, [p.read_bytes() for _, p in probe_items], aligned=aligned, flip=flip
-    )
+    p_emb, _ = _embed(pipeline, [p.read_bytes() for _, p in probe_items], aligned, flip, "probes")
     p_labels = [n for n, _ in probe_items]
     report: dict[str, Any] = {"pack": str(pack), "flip": flip}
     report["closed_set"] = identification_report(p_emb @ gallery.T, p_labels, labels)
     if distractors is not None:
         files = sorted(p for p in distractors.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        d_emb, _ = embed_images(
-            pipeline, [p.read_bytes() for p in files], aligned=aligned, flip=flip
-        )
+        d_emb, _ = _embed(pipeline, [p.read_bytes() for p in files], aligned, flip, "distractors")
         growth = []
         for count in sorted({0, *[int(len(files) * f) for f in (0.1, 0.25, 0.5, 1.0)]}):
             g = np.concatenate([gallery, d_emb[:count]])
