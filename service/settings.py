@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     # input limits
     max_image_bytes: int = Field(15 * 2**20, ge=1024)
     max_image_pixels: int = Field(40_000_000, ge=1)
+    max_image_side: int = Field(16_384, ge=1, description="longest side an image may declare")
     max_body_bytes: int = Field(40 * 2**20, ge=1024)
     max_images_per_request: int = Field(10, ge=1)
     request_timeout_s: float = Field(30.0, gt=0)

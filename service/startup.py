@@ -59,7 +59,9 @@ def detector_config(settings: Settings) -> DetectorConfig:
 
 
 def decode_limits(settings: Settings) -> DecodeLimits:
-    return DecodeLimits(settings.max_image_bytes, settings.max_image_pixels)
+    return DecodeLimits(
+        settings.max_image_bytes, settings.max_image_pixels, settings.max_image_side
+    )
 
 
 def load_models(settings: Settings) -> tuple[ModelPack, Pipeline, str]:
