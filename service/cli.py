@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from service.settings import Settings
 from service.bench.cli import bench_group
 from service.evaluation.cli import eval_group
+from service.gallery.cli import gallery_group
 from service.models.cli import models_group
 
 
@@ -83,7 +84,7 @@ def enrol(folder: Path, pack: Path | None, data_dir: Path | None, device: str | 
     from tqdm import tqdm
 
     from service.enrol import count_images, enrol_folder
-    from service.gallery.gallery import FaissGallery
+    from service.gallery.open import open_gallery
     from service.models.packs import load_pack
     from service.pipeline import Pipeline
     from service.startup import decode_limits, detector_config, find_pack
@@ -96,7 +97,7 @@ def enrol(folder: Path, pack: Path | None, data_dir: Path | None, device: str | 
         detector=detector_config(settings),
         limits=decode_limits(settings),
     )
-    gallery = FaissGallery(settings.data_dir, loaded.model_id, pipeline.embedder.embedding_size)
+    gallery = open_gallery(settings, loaded.model_id, pipeline.embedder.embedding_size)
     try:
         with tqdm(total=count_images(folder), unit="img", desc="enrol") as bar:
             summary = enrol_folder(folder, pipeline, gallery, bar.update)
@@ -117,6 +118,7 @@ cli.add_command(export_group)
 cli.add_command(models_group)
 cli.add_command(bench_group)
 cli.add_command(eval_group)
+cli.add_command(gallery_group)
 
 
 def main() -> None:

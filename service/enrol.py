@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from service.errors import FaceRecError
-from service.gallery.gallery import FaissGallery
+from service.gallery.types import Gallery
 from service.pipeline import Pipeline
 
 __all__ = ["EnrolSummary", "enrol_folder"]
@@ -45,14 +45,14 @@ def _images(folder: Path) -> list[Path]:
 def enrol_folder(
     root: Path,
     pipeline: Pipeline,
-    gallery: FaissGallery,
+    gallery: Gallery,
     progress: Callable[[int], None] | None = None,
 ) -> EnrolSummary:
     summary = EnrolSummary()
-    done = gallery.store.journaled()
+    done = gallery.journaled()
     folders = sorted(p for p in root.iterdir() if p.is_dir())
     for folder in folders:
-        identity = gallery.store.identity_by_external_id(folder.name)
+        identity = gallery.identity_by_external_id(folder.name)
         if identity is None:
             identity = gallery.create_identity(
                 folder.name, folder.name, {"enrolled_from": "folder"}
@@ -70,14 +70,14 @@ def enrol_folder(
                 else:
                     summary.skipped[reason] += 1
                     summary.skipped_files.append((str(image.relative_to(root)), reason))
-                    gallery.store.journal(source, f"skipped: {reason}")
+                    gallery.journal(source, f"skipped: {reason}")
             if progress is not None:
                 progress(1)
     return summary
 
 
 def _enrol_one(
-    pipeline: Pipeline, gallery: FaissGallery, identity_id: str, data: bytes, source: str
+    pipeline: Pipeline, gallery: Gallery, identity_id: str, data: bytes, source: str
 ) -> str | None:
     """None when enrolled, else the reason it was skipped."""
     try:

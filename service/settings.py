@@ -7,9 +7,9 @@ error lists each offending field).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ApiKey", "Settings"]
@@ -64,6 +64,17 @@ class Settings(BaseSettings):
 
     # gallery
     data_dir: Path = Field(Path("data"), description="gallery database and index")
+    gallery_backend: Literal["faiss", "milvus"] = Field(
+        "faiss", description="faiss: SQLite + in-process FAISS; milvus: shared by replicas"
+    )
+    milvus_uri: str | None = Field(
+        None, description="http://host:19530, or a Milvus Lite path (default data_dir/...)"
+    )
+    milvus_token: SecretStr | None = Field(None, description="user:password or API key")
+    milvus_prefix: str = Field("facerec", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
+    milvus_index: str = Field("FLAT", description="template index: FLAT (exact), HNSW, ...")
+    milvus_index_params: dict[str, Any] = Field(default_factory=dict)
+    milvus_search_params: dict[str, Any] = Field(default_factory=dict)
 
     # HTTP
     host: str = "127.0.0.1"

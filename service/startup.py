@@ -11,7 +11,8 @@ import numpy as np
 
 from service.api.state import ModelInfo, Services
 from service.errors import ModelPackError
-from service.gallery.gallery import FaissGallery, Match
+from service.gallery.open import open_gallery
+from service.gallery.types import Match
 from service.inference.batcher import MicroBatcher
 from service.models.loading import build_detector, build_embedder
 from service.models.packs import ModelPack, load_pack
@@ -104,7 +105,7 @@ async def startup(services: Services) -> None:
     await batched.start()
     embedder = pipeline.embedder
     gallery = await asyncio.to_thread(
-        FaissGallery, settings.data_dir, pack.model_id, embedder.embedding_size
+        open_gallery, settings, pack.model_id, embedder.embedding_size
     )
 
     def search_batch(items: list[np.ndarray]) -> list[list[Match]]:

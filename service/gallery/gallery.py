@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,39 +20,12 @@ import numpy.typing as npt
 from service.errors import EmptyIdentity
 from service.gallery.index import TemplateIndex
 from service.gallery.store import FaceRow, IdentityRow, Store
+from service.gallery.types import Gallery, IdentityRecord, Match
 
-__all__ = ["FaissGallery", "Gallery", "Match"]
+__all__ = ["FaissGallery", "Gallery", "IdentityRecord", "Match"]
 
 log = logging.getLogger(__name__)
 F32 = npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True)
-class Match:
-    identity_id: str
-    name: str
-    similarity: float
-
-
-class Gallery(Protocol):
-    """What the service needs of a gallery, whatever stores it."""
-
-    def size(self) -> int: ...
-    def create_identity(
-        self, name: str, external_id: str | None, metadata: dict[str, Any]
-    ) -> IdentityRow: ...
-    def get_identity(self, identity_id: str) -> IdentityRow: ...
-    def list_identities(self, limit: int, offset: int) -> tuple[list[IdentityRow], int]: ...
-    def update_identity(self, identity_id: str, changes: dict[str, Any]) -> IdentityRow: ...
-    def delete_identity(self, identity_id: str) -> None: ...
-    def add_faces(
-        self, identity_id: str, embeddings: F32, qualities: Sequence[tuple[float, float, float]]
-    ) -> list[FaceRow]: ...
-    def delete_face(self, identity_id: str, face_id: str) -> None: ...
-    def list_faces(self, identity_id: str) -> list[FaceRow]: ...
-    def template(self, identity_id: str) -> F32: ...
-    def search(self, queries: F32, k: int) -> list[list[Match]]: ...
-    def close(self) -> None: ...
 
 
 class FaissGallery:
@@ -142,6 +114,23 @@ class FaissGallery:
                 matches.append(Match(identity_id, name, float(np.clip(score, -1.0, 1.0))))
             results.append(matches)
         return results
+
+    def identity_by_external_id(self, external_id: str) -> IdentityRow | None:
+        return self.store.identity_by_external_id(external_id)
+
+    def journal(self, source: str, outcome: str) -> None:
+        self.store.journal(source, outcome)
+
+    def journaled(self) -> dict[str, str]:
+        return self.store.journaled()
+
+    def dump(self) -> Iterator[IdentityRecord]:
+        for identity, faces, embeddings in self.store.dump():
+            yield IdentityRecord(identity, faces, embeddings)
+
+    def restore(self, record: IdentityRecord) -> None:
+        seq, centre = self.store.restore(record.identity, record.faces, record.embeddings)
+        self._reindex(seq, centre)
 
     def counts(self) -> dict[str, int]:
         identities, searchable, faces = self.store.counts()

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from service.errors import Conflict, FaceNotFound, GalleryMismatch, IdentityNotFound
 
-__all__ = ["FaceRow", "IdentityRow", "Store"]
+__all__ = ["FaceRow", "IdentityRow", "Store", "feature_centre", "stored_meta"]
 
 SCHEMA_VERSION = 1
 F32 = npt.NDArray[np.float32]
@@ -116,6 +116,19 @@ def feature_centre(embeddings: F32) -> F32 | None:
         return None
     centre: F32 = (mean / norm).astype(np.float32)
     return centre
+
+
+def stored_meta(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``meta`` table of an existing gallery database (model id, embedding size), read-only."""
+    if not Path(path).is_file():
+        return {}
+    db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+    try:
+        return dict(db.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        db.close()
 
 
 class Store:
@@ -405,6 +418,83 @@ class Store:
             vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
             yield seqs, vectors
             last = int(seqs[-1])
+
+    def dump(self, batch: int = 500) -> Iterator[tuple[IdentityRow, list[FaceRow], F32]]:
+        """Every identity with its faces and their embeddings, in creation order."""
+        last = 0
+        while True:
+            with self.reading() as db:
+                rows = db.execute(
+                    f"SELECT {_IDENTITY_COLUMNS} FROM identities WHERE seq > ? ORDER BY seq "
+                    "LIMIT ?",
+                    (last, batch),
+                ).fetchall()
+                if not rows:
+                    return
+                identities = [_identity(r) for r in rows]
+                by_seq: dict[int, list[tuple[Any, ...]]] = {i.seq: [] for i in identities}
+                marks = ",".join("?" * len(by_seq))
+                for face in db.execute(
+                    "SELECT identity_seq, id, score, width, height, created_at, embedding "
+                    f"FROM faces WHERE identity_seq IN ({marks}) ORDER BY seq",
+                    list(by_seq),
+                ):
+                    by_seq[int(face[0])].append(face[1:])
+            for identity in identities:
+                faces = by_seq[identity.seq]
+                yield (
+                    identity,
+                    [
+                        FaceRow(f[0], identity.id, f[1], f[2], f[3], datetime.fromisoformat(f[4]))
+                        for f in faces
+                    ],
+                    np.stack([np.frombuffer(f[5], np.float32) for f in faces])
+                    if faces
+                    else np.zeros((0, self.embedding_size), np.float32),
+                )
+            last = identities[-1].seq
+
+    def restore(
+        self, identity: IdentityRow, faces: Sequence[FaceRow], embeddings: F32
+    ) -> tuple[int, F32 | None]:
+        """Insert an identity and its faces with their ids and times kept (migrations)."""
+        try:
+            with self.transaction() as db:
+                cursor = db.execute(
+                    "INSERT INTO identities (id, name, external_id, metadata, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        identity.id,
+                        identity.name,
+                        identity.external_id,
+                        json.dumps(identity.metadata),
+                        identity.created_at.isoformat(timespec="microseconds"),
+                        identity.updated_at.isoformat(timespec="microseconds"),
+                    ),
+                )
+                seq = int(cursor.lastrowid or 0)
+                for face, vector in zip(faces, embeddings, strict=True):
+                    db.execute(
+                        "INSERT INTO faces (id, identity_seq, embedding, score, width, height, "
+                        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            face.id,
+                            seq,
+                            np.asarray(vector, np.float32).tobytes(),
+                            face.score,
+                            face.width,
+                            face.height,
+                            face.created_at.isoformat(timespec="microseconds"),
+                        ),
+                    )
+                updated = identity.updated_at.isoformat(timespec="microseconds")
+                centre = self._recompute(db, seq)
+                db.execute("UPDATE identities SET updated_at = ? WHERE seq = ?", (updated, seq))
+        except sqlite3.IntegrityError:
+            raise Conflict(
+                f"identity {identity.id!r} (or its external_id or a face id) exists"
+            ) from None
+        return seq, centre
 
     def counts(self) -> tuple[int, int, int]:
         """(identities, identities with a template, faces)."""

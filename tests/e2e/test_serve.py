@@ -3,67 +3,15 @@
 from __future__ import annotations
 
 import base64
-import os
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serving(pack: Path, data: Path) -> Iterator[httpx.Client]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "FACEREC_PACK": str(pack),
-        "FACEREC_DATA_DIR": str(data),
-        "FACEREC_DEVICE": "cpu",
-        "FACEREC_DET_THRESHOLD": "0.7",
-        "FACEREC_PORT": str(port),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise AssertionError(f"server exited with {process.returncode}:\n{output}")
-            try:
-                if client.get("/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("server not ready within 120 s")
-            time.sleep(0.3)
-        yield client
-    finally:
-        client.close()
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+from tests.servers import serving
 
 
 def _b64(data: bytes) -> str:

@@ -1,9 +1,11 @@
-"""The gallery on real SQLite and FAISS: templates, deletes for good, restarts, concurrency."""
+"""The gallery on both backends, real ones: SQLite + FAISS, and Milvus (Milvus Lite, the same
+engine API as a Milvus server): templates, deletes for good, restarts, concurrency."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 from service.errors import Conflict, EmptyIdentity, FaceNotFound, GalleryMismatch, IdentityNotFound
 from service.gallery.gallery import FaissGallery
 from service.gallery.store import feature_centre
+from service.gallery.types import Gallery
 
 D = 32
 
@@ -25,12 +28,31 @@ def _q(n: int) -> list[tuple[float, float, float]]:
     return [(0.99, 100.0, 120.0)] * n
 
 
+Opener = Callable[..., Gallery]
+
+
+@pytest.fixture(params=["faiss", "milvus"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    """Opens the backend's gallery at one place in tmp_path (again after a close: a restart)."""
+
+    def open_(model_id: str = "r18:abc", size: int = D) -> Gallery:
+        if request.param == "faiss":
+            return FaissGallery(tmp_path, model_id, size)
+        from service.gallery.milvus import MilvusGallery
+
+        return MilvusGallery(str(tmp_path / "gallery.milvus.db"), model_id, size)
+
+    return open_
+
+
 @pytest.fixture
-def gallery(tmp_path: Path) -> FaissGallery:
-    return FaissGallery(tmp_path, "r18:abc", D)
+def gallery(opener: Opener) -> Iterator[Gallery]:
+    g = opener()
+    yield g
+    g.close()
 
 
-def test_template_is_the_normalised_mean_of_normalised_faces(gallery: FaissGallery) -> None:
+def test_template_is_the_normalised_mean_of_normalised_faces(gallery: Gallery) -> None:
     ident = gallery.create_identity("ada", None, {})
     faces = np.array([[3.0, 0.0] + [0.0] * (D - 2), [0.0, 0.5] + [0.0] * (D - 2)], np.float32)
     gallery.add_faces(ident.id, faces, _q(2))
@@ -41,7 +63,7 @@ def test_template_is_the_normalised_mean_of_normalised_faces(gallery: FaissGalle
     assert gallery.get_identity(ident.id).face_count == 2
 
 
-def test_identity_lifecycle(gallery: FaissGallery) -> None:
+def test_identity_lifecycle(gallery: Gallery) -> None:
     a = gallery.create_identity("ada", "emp-1", {"team": "x"})
     gallery.create_identity("bob", None, {})
     with pytest.raises(Conflict):
@@ -57,7 +79,7 @@ def test_identity_lifecycle(gallery: FaissGallery) -> None:
         gallery.template(a.id)
 
 
-def test_search_finds_each_identity_first(gallery: FaissGallery) -> None:
+def test_search_finds_each_identity_first(gallery: Gallery) -> None:
     vectors = _unit(50, 0)
     ids = []
     for i, v in enumerate(vectors):
@@ -70,7 +92,7 @@ def test_search_finds_each_identity_first(gallery: FaissGallery) -> None:
 
 
 def test_face_deletion_recomputes_and_empty_identities_are_unsearchable(
-    gallery: FaissGallery,
+    gallery: Gallery,
 ) -> None:
     ident = gallery.create_identity("ada", None, {})
     vectors = _unit(2, 1)
@@ -83,8 +105,8 @@ def test_face_deletion_recomputes_and_empty_identities_are_unsearchable(
     assert gallery.size() == 0 and gallery.search(vectors, 5) == [[], []]
 
 
-def test_delete_is_for_good_also_after_restart(tmp_path: Path) -> None:
-    gallery = FaissGallery(tmp_path, "r18:abc", D)
+def test_delete_is_for_good_also_after_restart(opener: Opener, tmp_path: Path) -> None:
+    gallery = opener()
     vectors = _unit(10, 2)
     ids = []
     for i, v in enumerate(vectors):
@@ -94,12 +116,14 @@ def test_delete_is_for_good_also_after_restart(tmp_path: Path) -> None:
     gallery.delete_identity(ids[3])
     assert all(m.identity_id != ids[3] for r in gallery.search(vectors, 10) for m in r)
     gallery.close()
-    reopened = FaissGallery(tmp_path, "r18:abc", D)
+    reopened = opener()
     counts = reopened.counts()
     assert counts["indexed"] == counts["searchable"] == 9 and counts["faces"] == 9
     assert all(m.identity_id != ids[3] for r in reopened.search(vectors, 10) for m in r)
     with pytest.raises(IdentityNotFound):
         reopened.get_identity(ids[3])
+    if not isinstance(reopened, FaissGallery):
+        return
     import sqlite3
 
     db = sqlite3.connect(tmp_path / "gallery.sqlite3")
@@ -113,15 +137,15 @@ def test_delete_is_for_good_also_after_restart(tmp_path: Path) -> None:
     )
 
 
-def test_a_gallery_of_another_recognizer_is_refused(tmp_path: Path) -> None:
-    FaissGallery(tmp_path, "r18:abc", D).close()
+def test_a_gallery_of_another_recognizer_is_refused(opener: Opener) -> None:
+    opener().close()
     with pytest.raises(GalleryMismatch, match="model_id"):
-        FaissGallery(tmp_path, "r100:def", D)
+        opener("r100:def", D)
     with pytest.raises(GalleryMismatch, match="embedding_size"):
-        FaissGallery(tmp_path, "r18:abc", D * 2)
+        opener("r18:abc", D * 2)
 
 
-def test_a_failed_transaction_leaves_nothing(gallery: FaissGallery) -> None:
+def test_a_failed_transaction_leaves_nothing(gallery: Gallery) -> None:
     ident = gallery.create_identity("ada", None, {})
     bad = _unit(2, 3)
     bad[1, 0] = np.nan
@@ -130,18 +154,19 @@ def test_a_failed_transaction_leaves_nothing(gallery: FaissGallery) -> None:
     assert gallery.get_identity(ident.id).face_count == 0 and gallery.size() == 0
 
 
-def test_bulk_enrol_is_searchable(gallery: FaissGallery) -> None:
-    vectors = _unit(20_000, 4)
+def test_bulk_enrol_is_searchable(gallery: Gallery) -> None:
+    n = 20_000 if isinstance(gallery, FaissGallery) else 4_000
+    vectors = _unit(n, 4)
     started = time.perf_counter()
-    assert gallery.bulk_enrol([f"n{i}" for i in range(len(vectors))], vectors) == 20_000
+    assert gallery.bulk_enrol([f"n{i}" for i in range(len(vectors))], vectors) == n
     elapsed = time.perf_counter() - started
-    assert gallery.size() == 20_000
+    assert gallery.size() == n
     top = gallery.search(vectors[123:124], 1)[0][0]
     assert top.name == "n123"
     print(f"bulk enrol: {len(vectors) / elapsed:.0f} identities/s")
 
 
-def test_no_identity_is_returned_after_its_delete_was_acknowledged(gallery: FaissGallery) -> None:
+def test_no_identity_is_returned_after_its_delete_was_acknowledged(gallery: Gallery) -> None:
     vectors = _unit(200, 5)
     ids = []
     for i, v in enumerate(vectors):
