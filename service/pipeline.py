@@ -125,6 +125,8 @@ class AsyncPipeline:
         embed_max_batch: int = 64,
         embed_max_wait_ms: float = 2.0,
         max_queue: int = 2048,
+        detect_workers: int = 1,
+        embed_workers: int = 1,
     ) -> None:
         self.pipeline = pipeline
         self.detect_batcher: MicroBatcher[RGBImage, list[DetectedFace]] = MicroBatcher(
@@ -133,6 +135,7 @@ class AsyncPipeline:
             max_batch=detect_max_batch,
             max_wait_ms=detect_max_wait_ms,
             max_queue=max_queue,
+            workers=detect_workers,
         )
         self.embed_batcher: MicroBatcher[RGBImage, Embedding] = MicroBatcher(
             "embed",
@@ -140,6 +143,7 @@ class AsyncPipeline:
             max_batch=embed_max_batch,
             max_wait_ms=embed_max_wait_ms,
             max_queue=max_queue,
+            workers=embed_workers,
         )
 
     def _detect_batch(self, images: list[RGBImage]) -> list[list[DetectedFace]]:

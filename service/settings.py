@@ -34,7 +34,19 @@ class Settings(BaseSettings):
     pack: Path | None = Field(None, description="model pack folder (holds manifest.json)")
     packs_dir: Path = Field(Path("packs"), description="where `facerec models` keeps packs")
     device: str = Field("auto", description="cpu, cuda, cuda:N or auto (CUDA when present)")
-    runtime: Literal["auto", "onnxruntime", "tensorrt"] = "auto"
+    runtime: Literal["auto", "onnxruntime", "tensorrt", "torch"] = Field(
+        "auto", description="auto: TensorRT on a GPU where installed, else ONNX Runtime"
+    )
+    precision: Literal["fp32", "fp16", "int8"] = Field(
+        "fp16", description="GPU recognizer precision (TensorRT; torch: fp32/fp16)"
+    )
+    torch_checkpoint: Path | None = Field(
+        None, description="backbone.pth the recognizer was exported from (runtime torch)"
+    )
+    torch_cuda_graphs: bool = Field(True, description="runtime torch: one CUDA graph per bucket")
+    torch_compile: bool = Field(
+        False, description="runtime torch: TorchInductor (≈1.5× on R100; minutes to start)"
+    )
     engine_cache_dir: Path = Field(Path("data/engines"), description="TensorRT engines, built once")
     threads: int = Field(0, ge=0, description="ONNX Runtime CPU threads per session (0: all)")
 
@@ -60,6 +72,8 @@ class Settings(BaseSettings):
     embed_max_wait_ms: float = Field(2.0, ge=0)
     detect_max_batch: int = Field(8, ge=1)
     detect_max_wait_ms: float = Field(2.0, ge=0)
+    embed_workers: int = Field(1, ge=1, le=16, description="recognizer calls in flight at once")
+    detect_workers: int = Field(1, ge=1, le=64, description="detector calls in flight at once")
     max_queue: int = Field(2048, ge=1, description="items waiting per model before 503")
 
     # gallery

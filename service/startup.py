@@ -76,6 +76,11 @@ def load_models(settings: Settings) -> tuple[ModelPack, Pipeline, str]:
         settings.embed_max_batch,
         runtime=runtime,
         engine_cache=settings.engine_cache_dir,
+        precision=settings.precision,
+        torch_checkpoint=settings.torch_checkpoint,
+        cuda_graphs=settings.torch_cuda_graphs,
+        lanes=settings.embed_workers,
+        compile_model=settings.torch_compile,
     )
     return pack, Pipeline(detector, embedder, decode_limits(settings)), runtime
 
@@ -98,6 +103,8 @@ async def startup(services: Services) -> None:
         embed_max_batch=settings.embed_max_batch,
         embed_max_wait_ms=settings.embed_max_wait_ms,
         max_queue=settings.max_queue,
+        detect_workers=settings.detect_workers,
+        embed_workers=settings.embed_workers,
     )
     metrics = services.metrics
     batched.detect_batcher._on_batch = metrics.batch_observer("detect")

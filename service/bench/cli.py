@@ -47,6 +47,14 @@ def _default_images() -> list[Path]:
 @click.option("--concurrency", type=int, default=8, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--max-batch", type=int, default=64, show_default=True)
+@click.option(
+    "--runtime",
+    type=click.Choice(["onnxruntime", "torch", "tensorrt"]),
+    default="onnxruntime",
+    show_default=True,
+)
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp16")
+@click.option("--workers", type=int, default=1, show_default=True, help="detector calls at once")
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def pipeline_command(
     pack: Path,
@@ -55,17 +63,18 @@ def pipeline_command(
     concurrency: int,
     device: str,
     max_batch: int,
+    runtime: str,
+    precision: str,
+    workers: int,
     json_out: Path | None,
 ) -> None:
     """Images/s and faces/s end to end, and insightface's own path on the same faces."""
     from service.bench.pipeline import bench_pipeline
 
-    paths = (
-        sorted(p for p in images.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
-        if images
-        else _default_images()
+    paths = _photos(images)
+    result = bench_pipeline(
+        pack, paths, repeat, concurrency, device, max_batch, runtime, precision, workers
     )
-    result = bench_pipeline(pack, paths, repeat, concurrency, device, max_batch)
     click.echo(f"{'':<26}{'images/s':>10}{'faces/s':>10}{'faces':>7}")
     for stage in ("end_to_end", "recognition_only"):
         for who in ("ours", "insightface"):
@@ -84,23 +93,206 @@ def pipeline_command(
 @click.option("--k", type=int, default=5, show_default=True)
 @click.option("--batch-sizes", default="1,8,64", show_default=True)
 @click.option("--dim", type=int, default=512, show_default=True)
+@click.option(
+    "--backends",
+    default="faiss-flat",
+    show_default=True,
+    help="comma-separated: faiss-flat, torch-fp32, torch-fp16 (GPU), faiss-ivf (approximate)",
+)
+@click.option("--nprobe", type=int, default=32, show_default=True, help="faiss-ivf lists searched")
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def search_command(
-    gallery_size: int, queries: int, k: int, batch_sizes: str, dim: int, json_out: Path | None
+    gallery_size: int,
+    queries: int,
+    k: int,
+    batch_sizes: str,
+    dim: int,
+    backends: str,
+    nprobe: int,
+    json_out: Path | None,
 ) -> None:
-    """Search latency (p50/p99) and memory of the gallery index on random unit vectors."""
+    """Search latency (p50/p99), memory and recall on a synthetic gallery, per backend."""
     from service.bench.search import bench_search
 
-    sizes = [int(b) for b in batch_sizes.split(",") if b.strip()]
-    result = bench_search(gallery_size, queries, k, sizes, dim)
+    click.echo(f"gallery {gallery_size:,} × {dim}-d, {queries} probes, top-{k}")
     click.echo(
-        f"gallery {result['gallery']:,} × {dim}-d ({result['index_mb']} MB of vectors), built in "
-        f"{result['build_s']} s; RSS {result['rss_before_mb']} → {result['rss_after_build_mb']} MB"
+        f"{'backend':<12}{'batch':>6}{'p50 ms':>10}{'p99 ms':>10}{'ms/query':>10}{'queries/s':>12}"
     )
-    click.echo(f"{'batch':>6}{'p50 ms':>10}{'p99 ms':>10}{'ms/query':>10}{'queries/s':>11}")
-    for r in result["latency"]:
+    result = bench_search(
+        gallery_size,
+        queries,
+        k,
+        _ints(batch_sizes),
+        dim,
+        backends=_names(backends),
+        nprobe=nprobe,
+        progress=click.echo,
+    )
+    for entry in result["backends"]:
+        recall = entry.get("recall_at_1_vs_exact")
         click.echo(
-            f"{r['batch']:>6}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
-            f"{r['per_query_ms']:>10.3f}{r['queries_per_s']:>11.1f}"
+            f"{entry['backend']}: {entry['index']}; built in {entry['build_s']} s, "
+            f"{entry['vectors_mb']} MB of vectors, RSS {entry['rss_before_mb']} → "
+            f"{entry['rss_after_build_mb']} MB; mate@1 {entry['mate_at_1']}"
+            + ("" if recall is None else f"; recall@1 vs exact {recall}")
         )
+    for skip in result["skipped"]:
+        click.echo(f"skipped {skip['backend']}: {skip['reason']}")
     _save(result, json_out)
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(b) for b in text.split(",") if b.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise click.BadParameter(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+@bench_group.command("embed")
+@click.option(
+    "--pack", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
+)
+@click.option(
+    "--runtimes",
+    default="onnxruntime-cpu,onnxruntime-cuda,torch-cuda,tensorrt",
+    show_default=True,
+    help="measured where available; the others are listed as skipped, with the reason",
+)
+@click.option("--precisions", default="fp32,fp16,int8", show_default=True)
+@click.option("--batch-sizes", default="1,8,32,64,128,256,512", show_default=True)
+@click.option("--seconds", type=float, default=1.0, show_default=True, help="per point")
+@click.option("--streams", type=int, default=1, show_default=True, help="concurrent callers")
+@click.option("--cuda-graphs/--no-cuda-graphs", default=True, show_default=True)
+@click.option("--torch-compile", is_flag=True, help="torch-cuda: compile with TorchInductor")
+@click.option("--engine-cache", type=click.Path(path_type=Path), default=Path("data/engines"))
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--profile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="torch-cuda only: profile the largest batch; kernel table to this file",
+)
+def embed_command(
+    pack: Path,
+    runtimes: str,
+    precisions: str,
+    batch_sizes: str,
+    seconds: float,
+    streams: int,
+    cuda_graphs: bool,
+    torch_compile: bool,
+    engine_cache: Path,
+    json_out: Path | None,
+    plot: Path | None,
+    profile: Path | None,
+) -> None:
+    """Recognizer faces/s and latency per runtime, precision and batch size."""
+    from service.bench.embed import bench_embed, plot_embed
+
+    if profile is not None:
+        _profile(pack, _names(precisions)[0], max(_ints(batch_sizes)), profile, json_out)
+        return
+
+    click.echo(f"{'runtime':<17}{'prec':<6}{'batch':>5}{'p50 ms':>10}{'faces/s':>11}")
+    result = bench_embed(
+        pack,
+        _names(runtimes),
+        _names(precisions),
+        _ints(batch_sizes),
+        seconds=seconds,
+        streams=streams,
+        cuda_graphs=cuda_graphs,
+        engine_cache=engine_cache,
+        compile_model=torch_compile,
+        progress=click.echo,
+    )
+    for skip in result["skipped"]:
+        click.echo(f"skipped {skip['runtime']} {skip['precision']}: {skip['reason']}")
+    if result["untrained"]:
+        click.echo("recognizer UNTRAINED: speed figures hold, similarities mean nothing")
+    _save(result, json_out)
+    if plot is not None:
+        from service.bench.machine import describe_machine
+
+        plot_embed({"machine": describe_machine(), **result}, plot)
+        click.echo(f"wrote {plot}")
+
+
+def _profile(pack: Path, precision: str, batch: int, table: Path, out: Path | None) -> None:
+    from service.bench.profile import profile_torch
+    from service.models.loading import build_embedder
+    from service.models.packs import load_pack
+
+    embedder = build_embedder(
+        load_pack(pack), "cuda:0", max_batch=batch, runtime="torch", precision=precision
+    )
+    result = profile_torch(embedder, batch, table)
+    for key, value in result.items():
+        click.echo(f"{key:<22}{value}")
+    click.echo(f"wrote {table}")
+    _save({"profile": result}, out)
+
+
+@bench_group.command("detect")
+@click.option(
+    "--pack", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
+)
+@click.option(
+    "--images",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="folder of photos (default: insightface's t1.jpg)",
+)
+@click.option("--sizes", default="640x480,1280x720,1920x1080", show_default=True)
+@click.option("--batch-sizes", default="1,4,8", show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--seconds", type=float, default=1.0, show_default=True, help="per point")
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def detect_command(
+    pack: Path,
+    images: Path | None,
+    sizes: str,
+    batch_sizes: str,
+    device: str,
+    seconds: float,
+    json_out: Path | None,
+) -> None:
+    """Detector images/s by input size and batch."""
+    from service.bench.detect import bench_detect
+    from service.vision.decode import decode_image
+
+    try:
+        dims = [tuple(int(v) for v in s.lower().split("x")) for s in _names(sizes)]
+    except ValueError:
+        raise click.BadParameter(f"sizes are WxH, comma-separated; got {sizes!r}") from None
+    if any(len(d) != 2 or min(d) < 16 for d in dims):
+        raise click.BadParameter(f"sizes are WxH of at least 16 pixels; got {sizes!r}")
+    photos = [decode_image(p.read_bytes()) for p in _photos(images)]
+    click.echo(f"{'size':<11}{'batch':>6}{'p50 ms':>10}{'images/s':>11}{'faces':>7}")
+    result = bench_detect(
+        pack,
+        photos,
+        [(d[0], d[1]) for d in dims],
+        _ints(batch_sizes),
+        device=device,
+        seconds=seconds,
+        progress=click.echo,
+    )
+    _save(result, json_out)
+
+
+def _photos(images: Path | None) -> list[Path]:
+    if images is None:
+        return _default_images()
+    found = sorted(p for p in images.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    if not found:
+        raise click.UsageError(f"no .jpg/.jpeg/.png photos in {images}")
+    return found

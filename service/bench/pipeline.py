@@ -21,7 +21,9 @@ import cv2
 import numpy as np
 
 from service.pipeline import AsyncPipeline, Pipeline
-from service.vision.align import align_faces
+from service.vision.align import ARCFACE_TEMPLATE, align_faces
+
+_TEMPLATE = ARCFACE_TEMPLATE.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,15 @@ class Figure:
 
 
 async def _ours(
-    pipeline: Pipeline, images: list[bytes], concurrency: int, max_batch: int
+    pipeline: Pipeline, images: list[bytes], concurrency: int, max_batch: int, workers: int
 ) -> Figure:
-    batched = AsyncPipeline(pipeline, embed_max_batch=max_batch, embed_max_wait_ms=2.0)
+    batched = AsyncPipeline(
+        pipeline,
+        embed_max_batch=max_batch,
+        embed_max_wait_ms=2.0,
+        detect_workers=workers,
+        embed_workers=min(workers, 2),
+    )
     await batched.start()
     gate = asyncio.Semaphore(concurrency)
     faces = 0
@@ -64,12 +72,15 @@ async def _ours(
     return Figure(elapsed, len(images), faces)
 
 
-def _theirs(pipeline: Pipeline, images: list[bytes], recognizer: Path) -> tuple[Figure, Figure]:
+def _theirs(
+    pipeline: Pipeline, images: list[bytes], recognizer: Path, gpu: bool
+) -> tuple[Figure, Figure]:
     from insightface.app.common import Face as InsightFace
     from insightface.model_zoo.arcface_onnx import ArcFaceONNX
 
     model = ArcFaceONNX(model_file=str(recognizer))
-    model.prepare(-1)
+    model.prepare(0 if gpu else -1)  # ctx_id ≥ 0: ONNX Runtime's CUDA provider, as insightface
+    model.get(np.zeros((112, 112, 3), np.uint8), InsightFace(kps=_TEMPLATE))  # warm up
     faces = 0
     recognition = 0.0
     started = time.perf_counter()
@@ -105,15 +116,25 @@ def bench_pipeline(
     concurrency: int,
     device: str,
     max_batch: int,
+    runtime: str = "onnxruntime",
+    precision: str = "fp16",
+    workers: int = 1,
 ) -> dict[str, Any]:
+    from service.models.loading import build_detector, build_embedder
+    from service.models.packs import load_pack
     from service.vision.detectors.base import DetectorConfig
 
-    pipeline = Pipeline.from_pack(pack, device=device, detector=DetectorConfig(threshold=0.7))
+    loaded = load_pack(pack)
+    detector = build_detector(loaded, DetectorConfig(threshold=0.7), device)
+    embedder = build_embedder(
+        loaded, device, max_batch=max_batch, runtime=runtime, precision=precision, lanes=2
+    )
+    pipeline = Pipeline(detector, embedder)
     images = [p.read_bytes() for p in image_paths] * repeat
-    ours = asyncio.run(_ours(pipeline, images, concurrency, max_batch))
+    ours = asyncio.run(_ours(pipeline, images, concurrency, max_batch, workers))
     our_rec = _our_recognition(pipeline, images)
     recognizer = pipeline_recognizer(pack)
-    theirs, their_rec = _theirs(pipeline, images, recognizer)
+    theirs, their_rec = _theirs(pipeline, images, recognizer, device != "cpu")
 
     def row(f: Figure) -> dict[str, float]:
         return {
@@ -129,6 +150,10 @@ def bench_pipeline(
         "images": [p.name for p in image_paths],
         "repeat": repeat,
         "concurrency": concurrency,
+        "device": device,
+        "runtime": f"{embedder.runtime.name} {embedder.runtime.precision} on "
+        f"{embedder.runtime.device}",
+        "detect_workers": workers,
         "end_to_end": {
             "ours": row(ours),
             "insightface": row(theirs),

@@ -1,19 +1,40 @@
-"""``facerec bench search``: gallery search latency and memory on random unit vectors.
+"""``facerec bench search``: gallery search latency, memory and recall, per search backend.
 
-Uses the gallery's own index (:class:`~service.gallery.index.TemplateIndex`: FAISS flat inner
-product), so the figures are what ``/identify`` pays for the search step.
+Backends:
+
+- ``faiss-flat``: the gallery's own index (:class:`~service.gallery.index.TemplateIndex`,
+  FAISS flat inner product, fp32, exact) — what ``/identify`` pays for the search step today.
+- ``torch-fp32`` / ``torch-fp16``: exact search as one matrix product on a GPU
+  (:class:`~service.gallery.torch_search.TorchFlatSearch`), where faiss-gpu is absent.
+- ``faiss-ivf``: an approximate FAISS index (IVF, fp16 scalar-quantised lists, ``nprobe``
+  lists searched), to show what approximation buys and costs.
+
+Gallery: random unit vectors. Probes: noisy copies of gallery members (cosine ≈ 0.6 to their
+mate, as a new photo of an enrolled person), so the top-k has structure and recall means
+something. Recall@1 is against exact fp32 search of the same probes; beyond the mate, random
+galleries have no real neighbours, so deeper recall would measure noise.
 """
 
 from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from service.gallery.index import TemplateIndex
+
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
+BACKENDS = ("faiss-flat", "torch-fp32", "torch-fp16", "faiss-ivf")
+_CHUNK = 250_000
+
+
+class _Searcher(Protocol):
+    def search(self, queries: F32, k: int) -> tuple[F32, I64]: ...
 
 
 def _rss_mb() -> float:
@@ -27,10 +48,122 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _unit(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
-    x = rng.standard_normal((n, dim), dtype=np.float32)
+def _unit(x: F32) -> F32:
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     return x
+
+
+def _gallery_chunks(n: int, dim: int, seed: int) -> Iterator[tuple[int, F32]]:
+    rng = np.random.default_rng(seed)
+    for start in range(0, n, _CHUNK):
+        size = min(_CHUNK, n - start)
+        yield start, _unit(rng.standard_normal((size, dim), dtype=np.float32))
+
+
+def _probes(n: int, dim: int, queries: int, seed: int) -> tuple[F32, I64]:
+    """Noisy copies of ``queries`` gallery members and those members' ids."""
+    rng = np.random.default_rng(seed + 1)
+    mates = np.sort(rng.choice(n, size=queries, replace=False)).astype(np.int64)
+    rows = np.empty((queries, dim), np.float32)
+    for start, chunk in _gallery_chunks(n, dim, seed):
+        inside = (mates >= start) & (mates < start + len(chunk))
+        rows[inside] = chunk[mates[inside] - start]
+    noise = _unit(rng.standard_normal((queries, dim), dtype=np.float32))
+    probes = _unit(0.6 * rows + 0.8 * noise)
+    order = rng.permutation(queries)
+    return probes[order], mates[order]
+
+
+def _torch_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def unavailable(backend: str) -> str | None:
+    if backend.startswith("torch-") and not _torch_cuda():
+        return "needs PyTorch with a CUDA GPU"
+    if backend not in BACKENDS:
+        return f"unknown backend (choose from {', '.join(BACKENDS)})"
+    return None
+
+
+class _FaissIVF:
+    def __init__(self, dim: int, n: int, nprobe: int, train: F32) -> None:
+        import faiss
+
+        nlist = int(max(16, min(65536, 4 * np.sqrt(n))))
+        self.description = f"IVF{nlist},SQfp16 nprobe={nprobe}"
+        self._index: Any = faiss.index_factory(
+            dim, f"IVF{nlist},SQfp16", faiss.METRIC_INNER_PRODUCT
+        )
+        self._index.train(train[: max(nlist * 39, 1)])
+        faiss.extract_index_ivf(self._index).nprobe = nprobe
+
+    def add(self, start: int, x: F32) -> None:
+        self._index.add(x)
+
+    def search(self, queries: F32, k: int) -> tuple[F32, I64]:
+        s, i = self._index.search(queries, k)
+        return s, i
+
+
+def _build(backend: str, n: int, dim: int, seed: int, nprobe: int) -> tuple[_Searcher, str, float]:
+    """The index of ``backend`` over the gallery, its description, and its vectors' MB."""
+    if backend == "faiss-flat":
+        flat = TemplateIndex(dim)
+        for start, chunk in _gallery_chunks(n, dim, seed):
+            flat.upsert(np.arange(start, start + len(chunk)), chunk)
+        where = "GPU" if flat.on_gpu else "CPU"
+        return flat, f"FAISS IndexIDMap2(IndexFlatIP) fp32 exact, {where}", n * dim * 4 / 2**20
+    if backend.startswith("torch-"):
+        from service.gallery.torch_search import TorchFlatSearch
+
+        precision = backend.split("-", 1)[1]
+        gpu = TorchFlatSearch(dim, "cuda", precision)
+        for _, chunk in _gallery_chunks(n, dim, seed):
+            gpu.add(chunk)
+        return gpu, f"PyTorch matmul + top-k, {precision}, exact, GPU", gpu.memory_mb()
+    first = next(_gallery_chunks(n, dim, seed))[1]
+    ivf = _FaissIVF(dim, n, nprobe, first)
+    for start, chunk in _gallery_chunks(n, dim, seed):
+        ivf.add(start, chunk)
+    return ivf, f"FAISS {ivf.description}, CPU", n * dim * 2 / 2**20
+
+
+def _latency(
+    index: _Searcher, probes: F32, k: int, batch_sizes: Sequence[int]
+) -> list[dict[str, Any]]:
+    rows = []
+    for batch in batch_sizes:
+        if batch > len(probes):
+            continue
+        index.search(probes[:batch], k)  # warm up
+        times = []
+        for start in range(0, len(probes) - batch + 1, batch):
+            t0 = time.perf_counter()
+            index.search(probes[start : start + batch], k)
+            times.append(time.perf_counter() - t0)
+        arr = np.array(times) * 1000
+        median = float(np.median(arr))
+        rows.append(
+            {
+                "batch": batch,
+                "calls": len(times),
+                "p50_ms": round(float(np.percentile(arr, 50)), 3),
+                "p99_ms": round(float(np.percentile(arr, 99)), 3),
+                "per_query_ms": round(median / batch, 4),
+                "queries_per_s": round(batch / (median / 1000), 1),
+            }
+        )
+    return rows
+
+
+def _recall_at_1(found: I64, exact: I64) -> float:
+    """Share of probes whose first result is exact search's first result."""
+    return round(float(np.mean(found[:, 0] == exact[:, 0])), 4)
 
 
 def bench_search(
@@ -40,50 +173,52 @@ def bench_search(
     batch_sizes: Sequence[int],
     dim: int = 512,
     seed: int = 0,
+    backends: Sequence[str] = ("faiss-flat",),
+    nprobe: int = 32,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    rng = np.random.default_rng(seed)
-    rss_before = _rss_mb()
-    index = TemplateIndex(dim)
-    started = time.perf_counter()
-    chunk = 100_000
-    for start in range(0, gallery_size, chunk):
-        n = min(chunk, gallery_size - start)
-        index.upsert(np.arange(start, start + n), _unit(n, dim, rng))
-    build_s = time.perf_counter() - started
-    rss_after = _rss_mb()
-    probes = _unit(queries, dim, rng)
-    rows = []
-    for batch in batch_sizes:
-        times = []
-        for start in range(0, queries, batch):
-            q = probes[start : start + batch]
-            if len(q) < batch:
-                break
-            t0 = time.perf_counter()
-            index.search(q, k)
-            times.append(time.perf_counter() - t0)
-        if not times:
+    probes, mates = _probes(gallery_size, dim, queries, seed)
+    results: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    exact: I64 | None = None
+    exact_first = sorted(backends, key=lambda b: b not in ("torch-fp32", "faiss-flat"))
+    for backend in exact_first:
+        why = unavailable(backend)
+        if why is not None:
+            skipped.append({"backend": backend, "reason": why})
             continue
-        arr = np.array(times) * 1000
-        rows.append(
-            {
-                "batch": batch,
-                "calls": len(times),
-                "p50_ms": round(float(np.percentile(arr, 50)), 3),
-                "p99_ms": round(float(np.percentile(arr, 99)), 3),
-                "per_query_ms": round(float(np.median(arr)) / batch, 4),
-                "queries_per_s": round(batch / (float(np.median(arr)) / 1000), 1),
-            }
-        )
+        rss_before = _rss_mb()
+        started = time.perf_counter()
+        index, description, vectors_mb = _build(backend, gallery_size, dim, seed, nprobe)
+        build_s = time.perf_counter() - started
+        _, found = index.search(probes, k)
+        if exact is None and backend in ("faiss-flat", "torch-fp32"):
+            exact = found
+        entry: dict[str, Any] = {
+            "backend": backend,
+            "index": description,
+            "build_s": round(build_s, 2),
+            "vectors_mb": round(vectors_mb, 1),
+            "rss_before_mb": round(rss_before, 1),
+            "rss_after_build_mb": round(_rss_mb(), 1),
+            "mate_at_1": round(float(np.mean(found[:, 0] == mates)), 4),
+            "latency": _latency(index, probes, k, batch_sizes),
+        }
+        if exact is not None:
+            entry["recall_at_1_vs_exact"] = _recall_at_1(found, exact)
+        results.append(entry)
+        for r in entry["latency"]:
+            progress(
+                f"{backend:<12}{r['batch']:>6}{r['p50_ms']:>10.3f}{r['p99_ms']:>10.3f}"
+                f"{r['per_query_ms']:>10.4f}{r['queries_per_s']:>12.1f}"
+            )
+        del index
     return {
         "gallery": gallery_size,
         "dim": dim,
         "k": k,
-        "index": "FAISS IndexIDMap2(IndexFlatIP), float32, exact",
-        "device": "gpu" if index.on_gpu else "cpu",
-        "build_s": round(build_s, 2),
-        "index_mb": round(gallery_size * dim * 4 / 2**20, 1),
-        "rss_before_mb": round(rss_before, 1),
-        "rss_after_build_mb": round(rss_after, 1),
-        "latency": rows,
+        "queries": queries,
+        "probes": "noisy copies of gallery members, cosine ≈ 0.6 to their mate",
+        "backends": results,
+        "skipped": skipped,
     }

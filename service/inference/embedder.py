@@ -51,10 +51,14 @@ class Embedder:
         """``(N, E)`` unit-norm float32 embeddings for ``N`` RGB crops."""
         if len(crops) == 0:
             return np.zeros((0, self.embedding_size), np.float32)
-        x = self.preprocess(crops)
-        step = max(1, self.runtime.max_batch)
-        outputs = [self.runtime.run(x[i : i + step]) for i in range(0, len(x), step)]
-        raw = np.concatenate(outputs, axis=0).reshape(len(x), -1)
+        run_crops = getattr(self.runtime, "run_crops", None)
+        if run_crops is not None:  # the runtime preprocesses on its device
+            raw = np.asarray(run_crops(crops), np.float32).reshape(len(crops), -1)
+        else:
+            x = self.preprocess(crops)
+            step = max(1, self.runtime.max_batch)
+            outputs = [self.runtime.run(x[i : i + step]) for i in range(0, len(x), step)]
+            raw = np.concatenate(outputs, axis=0).reshape(len(x), -1)
         if raw.shape[1] != self.embedding_size:
             raise ValueError(
                 f"the model gave {raw.shape[1]}-d outputs, its metadata says {self.embedding_size}"

@@ -36,6 +36,20 @@ def choose_providers(device: str) -> list[str]:
     raise ValueError(f"unknown device {device!r}: use cpu, cuda, cuda:N or auto")
 
 
+ProviderSpec = str | tuple[str, dict[str, str]]
+
+
+def varying_shape_providers(providers: Sequence[str]) -> list[ProviderSpec]:
+    """``providers`` set up for a model whose input shapes change from call to call.
+
+    ONNX Runtime's CUDA provider searches cuDNN's convolution algorithms exhaustively for
+    every new input shape by default. A detector sees a new shape on almost every call (image
+    pyramid levels, candidate counts), so it would search on every call, taking about a
+    second each; the heuristic choice costs nothing.
+    """
+    return [(p, {"cudnn_conv_algo_search": "HEURISTIC"}) if p == CUDA else p for p in providers]
+
+
 class OnnxRuntime:
     """One ``InferenceSession`` over a single-input model."""
 

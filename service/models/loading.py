@@ -34,11 +34,41 @@ def build_embedder(
     runtime: str = "onnxruntime",
     engine_cache: str | os.PathLike[str] = "data/engines",
     precision: str = "fp16",
+    torch_checkpoint: str | os.PathLike[str] | None = None,
+    cuda_graphs: bool = True,
+    lanes: int = 1,
+    compile_model: bool = False,
 ) -> Embedder:
-    """The recognizer on ONNX Runtime, or on TensorRT (``runtime="tensorrt"``)."""
+    """The recognizer on ONNX Runtime, TensorRT (``"tensorrt"``) or PyTorch (``"torch"``)."""
     onnx_path = pack.path(pack.manifest.recognizer.file)
+    meta = pack.recognizer_metadata()
     chosen: Runtime
-    if runtime == "tensorrt":
+    if runtime == "torch":
+        from model_export.onnx_io import read_metadata
+        from service.inference.torch_runtime import TorchRuntime, model_for
+
+        exported = read_metadata(onnx_path)  # the seed or checkpoint hash it was built from
+        model = model_for(
+            exported.arch,
+            exported.embedding_size,
+            checkpoint=None if torch_checkpoint is None else str(torch_checkpoint),
+            seed=exported.seed if exported.random_init else None,
+            expected_sha256=exported.checkpoint_sha256,
+        )
+        chosen = TorchRuntime(
+            model,
+            "cuda:0" if device == "auto" else device,
+            "fp32" if precision == "int8" else precision,
+            max_batch,
+            input_mean=meta.input_mean,
+            input_std=meta.input_std,
+            bgr=meta.color_order == "BGR",
+            input_size=(meta.input_width, meta.input_height),
+            cuda_graphs=cuda_graphs,
+            lanes=max(1, lanes),
+            compile_model=compile_model,
+        )
+    elif runtime == "tensorrt":
         from model_export.tensorrt.engine_key import BatchProfile
         from service.inference.tensorrt_runtime import TensorRTRuntime
 
@@ -52,4 +82,4 @@ def build_embedder(
         )
     else:
         chosen = OnnxRuntime(onnx_path, device, threads=threads, max_batch=max_batch)
-    return Embedder(chosen, pack.recognizer_metadata())
+    return Embedder(chosen, meta)

@@ -36,7 +36,7 @@ def test_bench_pipeline_reports_ours_and_insightfaces_path(
         assert data[stage]["ratio"] > 0
 
 
-def test_bench_search_reports_latency_and_memory(tmp_path: Path) -> None:
+def test_bench_search_reports_latency_memory_and_recall(tmp_path: Path) -> None:
     out = tmp_path / "search.json"
     args = [
         "bench",
@@ -47,12 +47,51 @@ def test_bench_search_reports_latency_and_memory(tmp_path: Path) -> None:
         "16",
         "--batch-sizes",
         "1,8",
+        "--backends",
+        "faiss-ivf,faiss-flat,torch-fp16",
         "--json-out",
         str(out),
     ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
-    assert [r["batch"] for r in data["latency"]] == [1, 8]
-    assert all(r["p99_ms"] >= r["p50_ms"] > 0 for r in data["latency"])
-    assert data["rss_after_build_mb"] > 0 and data["machine"]["cpu"]
+    measured = {b["backend"]: b for b in data["backends"]}
+    assert next(iter(measured)) == "faiss-flat"  # exact first: the others' recall is against it
+    flat = measured["faiss-flat"]
+    assert [r["batch"] for r in flat["latency"]] == [1, 8]
+    assert all(r["p99_ms"] >= r["p50_ms"] > 0 for r in flat["latency"])
+    assert flat["recall_at_1_vs_exact"] == 1.0 and flat["mate_at_1"] == 1.0
+    assert 0 <= measured["faiss-ivf"]["recall_at_1_vs_exact"] <= 1
+    assert flat["rss_after_build_mb"] > 0 and data["machine"]["cpu"]
+    skipped = {s["backend"] for s in data["skipped"]}
+    assert ("torch-fp16" in skipped) != ("torch-fp16" in measured)
+
+
+def test_bench_embed_measures_or_explains_every_runtime(test_pack: Path, tmp_path: Path) -> None:
+    out, plot = tmp_path / "embed.json", tmp_path / "embed.png"
+    args = ["bench", "embed", "--pack", str(test_pack), "--batch-sizes", "1,4"]
+    args += ["--seconds", "0.05", "--json-out", str(out), "--plot", str(plot)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    cpu = [r for r in data["rows"] if r["runtime"] == "onnxruntime-cpu"]
+    assert [r["batch"] for r in cpu] == [1, 4]
+    assert all(r["faces_per_s"] > 0 and r["min_cosine_vs_cpu_fp32"] > 0.9999 for r in cpu)
+    measured = {(r["runtime"], r["precision"]) for r in data["rows"]}
+    explained = {(s["runtime"], s["precision"]) for s in data["skipped"]}
+    assert len(measured | explained) == 4 * 3 and not measured & explained
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_detect_by_size_and_batch(
+    test_pack: Path, tmp_path: Path, insightface_images: Path
+) -> None:
+    out = tmp_path / "detect.json"
+    args = ["bench", "detect", "--pack", str(test_pack), "--sizes", "320x240,640x480"]
+    args += ["--batch-sizes", "1,2", "--seconds", "0.05", "--json-out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["width"], r["batch"]) for r in rows] == [(320, 1), (320, 2), (640, 1), (640, 2)]
+    assert all(r["images_per_s"] > 0 for r in rows)
+    assert rows[-1]["faces_per_call"] == 2 * rows[-2]["faces_per_call"] > 0

@@ -43,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from service.errors import ModelPackError
+from service.inference.onnxruntime_runtime import varying_shape_providers
 from service.vision.detectors.base import DetectorConfig, RGBImage
 from service.vision.detectors.nms import nms
 from service.vision.faces import DetectedFace
@@ -186,7 +187,7 @@ class MTCNN:
         for net in _NETS:
             try:
                 session = ort.InferenceSession(
-                    os.fspath(paths[net]), options, providers=list(providers)
+                    os.fspath(paths[net]), options, providers=varying_shape_providers(providers)
                 )
             except Exception as exc:  # onnxruntime's errors are untyped
                 raise ModelPackError(f"MTCNN could not load its {net}: {exc}") from exc

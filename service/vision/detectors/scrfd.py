@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from service.errors import ModelPackError
+from service.inference.onnxruntime_runtime import varying_shape_providers
 from service.vision.detectors.base import DetectorConfig, RGBImage
 from service.vision.detectors.nms import nms
 from service.vision.faces import DetectedFace
@@ -82,7 +83,9 @@ class SCRFD:
         options.log_severity_level = 3
         source = model if isinstance(model, bytes) else os.fspath(model)
         try:
-            self._session = ort.InferenceSession(source, options, providers=list(providers))
+            self._session = ort.InferenceSession(
+                source, options, providers=varying_shape_providers(providers)
+            )
         except Exception as exc:  # onnxruntime's errors are untyped
             raise ModelPackError(f"SCRFD could not load its network: {exc}") from exc
 
