@@ -78,6 +78,9 @@ class Settings(BaseSettings):
 
     # gallery
     data_dir: Path = Field(Path("data"), description="gallery database and index")
+    index_device: Literal["cpu", "cuda"] = Field(
+        "cpu", description="faiss gallery index: cpu, or cuda (faiss-gpu, else PyTorch exact)"
+    )
     gallery_backend: Literal["faiss", "milvus"] = Field(
         "faiss", description="faiss: SQLite + in-process FAISS; milvus: shared by replicas"
     )

@@ -32,11 +32,15 @@ class FaissGallery:
     """SQLite (``gallery.sqlite3`` in ``data_dir``) + an in-memory FAISS index."""
 
     def __init__(
-        self, data_dir: str | os.PathLike[str], model_id: str, embedding_size: int
+        self,
+        data_dir: str | os.PathLike[str],
+        model_id: str,
+        embedding_size: int,
+        index_device: str = "cpu",
     ) -> None:
         self.data_dir = Path(data_dir)
         self.store = Store(self.data_dir / "gallery.sqlite3", model_id, embedding_size)
-        self.index = TemplateIndex(embedding_size)
+        self.index = TemplateIndex(embedding_size, device=index_device)
         loaded = 0
         for seqs, vectors in self.store.templates():
             self.index.upsert(seqs, vectors)

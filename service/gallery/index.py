@@ -35,7 +35,14 @@ def _grow(array: I64, size: int) -> I64:
 
 
 class TemplateIndex:
-    def __init__(self, dim: int, compact_every: int = 1024, use_gpu: bool | None = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        compact_every: int = 1024,
+        use_gpu: bool | None = None,
+        device: str = "cpu",
+    ) -> None:
+        """``device="cuda"``: faiss-gpu where installed, else exact search with PyTorch."""
         import faiss
 
         self.dim = dim
@@ -44,8 +51,15 @@ class TemplateIndex:
         self._lock = threading.Lock()
         self._index: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self.on_gpu = False
+        self.backend = "faiss"
         gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-        if (use_gpu is None and gpus > 0) or use_gpu:
+        if device.startswith("cuda") and gpus == 0 and not use_gpu:
+            from service.gallery.torch_search import TorchIDMap
+
+            self._index = TorchIDMap(dim, device)
+            self.on_gpu = True
+            self.backend = "torch"
+        elif (use_gpu is None and gpus > 0) or use_gpu:
             resources = faiss.StandardGpuResources()
             self._index = faiss.index_cpu_to_gpu(resources, 0, self._index)
             self._resources = resources
@@ -107,7 +121,10 @@ class TemplateIndex:
     def _compact(self) -> None:
         if self._tombstones:
             dead = np.asarray(self._tombstones, dtype=np.int64)
-            self._index.remove_ids(self._faiss.IDSelectorBatch(dead))
+            if self.backend == "torch":
+                self._index.remove_ids_array(dead)
+            else:
+                self._index.remove_ids(self._faiss.IDSelectorBatch(dead))
             self._tombstones = []
 
     def compact(self) -> None:

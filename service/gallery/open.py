@@ -25,7 +25,7 @@ def open_gallery(
     if chosen == "faiss":
         from service.gallery.gallery import FaissGallery
 
-        return FaissGallery(settings.data_dir, model_id, embedding_size)
+        return FaissGallery(settings.data_dir, model_id, embedding_size, settings.index_device)
     if chosen == "milvus":
         from service.gallery.milvus import MilvusGallery
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["TorchFlatSearch"]
+__all__ = ["TorchFlatSearch", "TorchIDMap"]
 
 
 class TorchFlatSearch:
@@ -86,3 +86,38 @@ class TorchFlatSearch:
 
     def memory_mb(self) -> float:
         return round(self.ntotal * self.dim * int(self._data.element_size()) / 2**20, 1)
+
+
+class TorchIDMap:
+    """:class:`TorchFlatSearch` with caller-chosen int64 ids, in the shape of FAISS's
+    ``IndexIDMap2`` as :class:`~service.gallery.index.TemplateIndex` uses it."""
+
+    def __init__(self, dim: int, device: str = "cuda", precision: str = "fp32") -> None:
+        self._flat = TorchFlatSearch(dim, device, precision)
+        self._ids = np.empty(0, np.int64)
+
+    @property
+    def ntotal(self) -> int:
+        return self._flat.ntotal
+
+    def add_with_ids(self, vectors: npt.NDArray[np.float32], ids: npt.NDArray[np.int64]) -> None:
+        self._flat.add(vectors)
+        self._ids = np.concatenate([self._ids, np.asarray(ids, np.int64)])
+
+    def remove_ids_array(self, dead: npt.NDArray[np.int64]) -> None:
+        keep = ~np.isin(self._ids, dead)
+        if keep.all():
+            return
+        flat = self._flat
+        rows = flat._torch.as_tensor(np.flatnonzero(keep), device=flat.device)
+        kept = flat._data[: flat.ntotal].index_select(0, rows)
+        flat.ntotal = 0
+        flat.add(kept)
+        self._ids = self._ids[keep]
+
+    def search(
+        self, queries: npt.NDArray[np.float32], k: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        scores, rows = self._flat.search(queries, k)
+        ids = np.where(rows >= 0, self._ids[np.maximum(rows, 0)], -1)
+        return scores, ids

@@ -95,3 +95,22 @@ def test_gpu_search_finds_what_faiss_finds() -> None:
         scores, ids = gpu.search(probes, 5)
         assert (ids[:, 0] == want_ids[:, 0]).all()
         np.testing.assert_allclose(scores, want_scores, atol=2e-3 if precision == "fp16" else 1e-5)
+
+
+def test_gallery_index_on_the_gpu_tracks_updates_like_the_cpu_one() -> None:
+    rng = np.random.default_rng(1)
+    dim = 32
+    cpu, gpu = TemplateIndex(dim, compact_every=7), TemplateIndex(dim, 7, device="cuda")
+    assert gpu.on_gpu
+    for step in range(20):  # upserts, replacements and removals, with compactions between
+        seqs = rng.choice(200, size=10, replace=False)
+        vectors = l2_normalise(rng.standard_normal((10, dim)).astype(np.float32))
+        for index in (cpu, gpu):
+            index.upsert(seqs, vectors)
+            index.remove(rng.choice(200, size=3, replace=False) if step % 3 else [])
+    rng_probe = l2_normalise(np.random.default_rng(2).standard_normal((16, dim)).astype(np.float32))
+    want_scores, want_seqs = cpu.search(rng_probe, 5)
+    scores, seqs = gpu.search(rng_probe, 5)
+    assert len(gpu) == len(cpu)
+    np.testing.assert_array_equal(seqs, want_seqs)
+    np.testing.assert_allclose(scores, want_scores, atol=1e-5)

@@ -57,3 +57,28 @@ def test_folding_batchnorm_changes_no_output(arch: str) -> None:
             m for m in folded.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
         ]
         assert len(norms) == 8  # one per unit (before its first conv): the rest are folded
+
+
+def test_torch_id_map_searches_and_removes_like_faiss() -> None:
+    """The GPU gallery index's logic, run on PyTorch's CPU device here (tests/gpu: on CUDA)."""
+    from service.gallery.index import TemplateIndex
+    from service.gallery.torch_search import TorchIDMap
+    from service.inference.embedder import l2_normalise
+
+    rng = np.random.default_rng(0)
+    vectors = l2_normalise(rng.standard_normal((300, 16)).astype(np.float32))
+    ids = rng.permutation(10_000)[:300].astype(np.int64)
+    torch_map = TorchIDMap(16, device="cpu", precision="fp32")
+    torch_map.add_with_ids(vectors[:100], ids[:100])
+    torch_map.add_with_ids(vectors[100:], ids[100:])
+    torch_map.remove_ids_array(ids[::3])
+    faiss_index = TemplateIndex(16)
+    faiss_index.upsert(ids, vectors)
+    faiss_index.remove(ids[::3])
+    probes = vectors[1::3][:20]
+    scores, found = torch_map.search(probes, 4)
+    want_scores, want = faiss_index.search(probes, 4)
+    assert torch_map.ntotal == 200
+    np.testing.assert_array_equal(found, want)
+    np.testing.assert_allclose(scores, want_scores, atol=1e-5)
+    assert not np.isin(found, ids[::3]).any()
