@@ -20,11 +20,15 @@ MANAGE = "m" * 24
 BOTH = "b" * 24
 
 
-@pytest.fixture(scope="module")
-def client(test_pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+@pytest.fixture(scope="module", params=["faiss", "milvus"])
+def client(
+    test_pack: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[TestClient]:
+    """The app on each gallery backend (milvus: a Milvus Lite file in the data folder)."""
     settings = Settings(
         pack=test_pack,
         data_dir=tmp_path_factory.mktemp("data"),
+        gallery_backend=request.param,
         device="cpu",
         det_threshold=0.7,
         max_image_bytes=2 * 2**20,
