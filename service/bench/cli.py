@@ -97,9 +97,11 @@ def pipeline_command(
     "--backends",
     default="faiss-flat",
     show_default=True,
-    help="comma-separated: faiss-flat, torch-fp32, torch-fp16 (GPU), faiss-ivf (approximate)",
+    help="comma-separated: faiss-flat, torch-fp32, torch-fp16 (GPU), faiss-ivf (approximate), "
+    "milvus-flat, milvus-ivf",
 )
-@click.option("--nprobe", type=int, default=32, show_default=True, help="faiss-ivf lists searched")
+@click.option("--nprobe", type=int, default=32, show_default=True, help="IVF lists searched")
+@click.option("--milvus-uri", default="", help="Milvus server for milvus-*; default: Lite, temp")
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def search_command(
     gallery_size: int,
@@ -109,6 +111,7 @@ def search_command(
     dim: int,
     backends: str,
     nprobe: int,
+    milvus_uri: str,
     json_out: Path | None,
 ) -> None:
     """Search latency (p50/p99), memory and recall on a synthetic gallery, per backend."""
@@ -127,6 +130,7 @@ def search_command(
         backends=_names(backends),
         nprobe=nprobe,
         progress=click.echo,
+        milvus_uri=milvus_uri,
     )
     for entry in result["backends"]:
         recall = entry.get("recall_at_1_vs_exact")

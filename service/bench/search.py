@@ -6,6 +6,9 @@ Backends:
   FAISS flat inner product, fp32, exact) — what ``/identify`` pays for the search step today.
 - ``torch-fp32`` / ``torch-fp16``: exact search as one matrix product on a GPU
   (:class:`~service.gallery.torch_search.TorchFlatSearch`), where faiss-gpu is absent.
+- ``milvus-flat`` / ``milvus-ivf``: a Milvus collection shaped like the Milvus gallery's
+  templates (int64 id + vector, inner product), FLAT (exact) or IVF_FLAT (``nprobe`` lists),
+  on Milvus Lite in a temporary folder, or on the server at ``milvus_uri``.
 - ``faiss-ivf``: an approximate FAISS index (IVF, fp16 scalar-quantised lists, ``nprobe``
   lists searched), to show what approximation buys and costs.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import resource
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,7 +33,7 @@ from service.gallery.index import TemplateIndex
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
-BACKENDS = ("faiss-flat", "torch-fp32", "torch-fp16", "faiss-ivf")
+BACKENDS = ("faiss-flat", "torch-fp32", "torch-fp16", "faiss-ivf", "milvus-flat", "milvus-ivf")
 _CHUNK = 250_000
 
 
@@ -85,6 +89,11 @@ def _torch_cuda() -> bool:
 def unavailable(backend: str) -> str | None:
     if backend.startswith("torch-") and not _torch_cuda():
         return "needs PyTorch with a CUDA GPU"
+    if backend.startswith("milvus-"):
+        import importlib.util
+
+        if importlib.util.find_spec("pymilvus") is None:
+            return "needs pymilvus (pip install -e '.[milvus]')"
     if backend not in BACKENDS:
         return f"unknown backend (choose from {', '.join(BACKENDS)})"
     return None
@@ -110,7 +119,59 @@ class _FaissIVF:
         return s, i
 
 
-def _build(backend: str, n: int, dim: int, seed: int, nprobe: int) -> tuple[_Searcher, str, float]:
+class _Milvus:
+    def __init__(self, uri: str, dim: int, n: int, index: str, nprobe: int) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        self._client = MilvusClient(uri=uri)
+        self._name = f"bench_{index.lower()}"
+        if self._client.has_collection(self._name):
+            self._client.drop_collection(self._name)
+        schema = self._client.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        params = self._client.prepare_index_params()
+        nlist = int(max(16, min(65536, 4 * np.sqrt(n))))
+        extra = {"nlist": nlist} if index == "IVF_FLAT" else {}
+        params.add_index(field_name="vector", index_type=index, metric_type="IP", params=extra)
+        self._client.create_collection(
+            self._name, schema=schema, index_params=params, consistency_level="Strong"
+        )
+        self._search = {"metric_type": "IP", "params": {"nprobe": nprobe} if extra else {}}
+        self.description = f"Milvus {index}" + (f" nlist={nlist} nprobe={nprobe}" if extra else "")
+
+    def add(self, start: int, x: F32) -> None:
+        step = 20_000
+        for i in range(0, len(x), step):
+            rows = [
+                {"id": start + i + j, "vector": v} for j, v in enumerate(x[i : i + step].tolist())
+            ]
+            self._client.insert(self._name, rows)
+
+    def ready(self) -> None:
+        self._client.flush(self._name)
+        self._client.load_collection(self._name)
+
+    def search(self, queries: F32, k: int) -> tuple[F32, I64]:
+        hits = self._client.search(
+            self._name, data=queries.tolist(), limit=k, search_params=self._search
+        )
+        scores = np.full((len(queries), k), -np.inf, np.float32)
+        ids = np.full((len(queries), k), -1, np.int64)
+        for row, found in enumerate(hits):
+            for col, hit in enumerate(found[:k]):
+                ids[row, col] = int(hit["id"])
+                scores[row, col] = float(hit["distance"])
+        return scores, ids
+
+    def close(self) -> None:
+        self._client.drop_collection(self._name)
+        self._client.close()
+
+
+def _build(
+    backend: str, n: int, dim: int, seed: int, nprobe: int, milvus_uri: str = ""
+) -> tuple[_Searcher, str, float]:
     """The index of ``backend`` over the gallery, its description, and its vectors' MB."""
     if backend == "faiss-flat":
         flat = TemplateIndex(dim)
@@ -126,6 +187,20 @@ def _build(backend: str, n: int, dim: int, seed: int, nprobe: int) -> tuple[_Sea
         for _, chunk in _gallery_chunks(n, dim, seed):
             gpu.add(chunk)
         return gpu, f"PyTorch matmul + top-k, {precision}, exact, GPU", gpu.memory_mb()
+    if backend.startswith("milvus-"):
+        import tempfile
+
+        uri = milvus_uri or str(Path(tempfile.mkdtemp(prefix="facerec-bench-")) / "bench.db")
+        index = "FLAT" if backend == "milvus-flat" else "IVF_FLAT"
+        milvus = _Milvus(uri, dim, n, index, nprobe)
+        for start, chunk in _gallery_chunks(n, dim, seed):
+            milvus.add(start, chunk)
+        milvus.ready()
+        return (
+            milvus,
+            f"{milvus.description}, {uri.split('://')[0] if '://' in uri else 'Lite'}",
+            (n * dim * 4 / 2**20),
+        )
     first = next(_gallery_chunks(n, dim, seed))[1]
     ivf = _FaissIVF(dim, n, nprobe, first)
     for start, chunk in _gallery_chunks(n, dim, seed):
@@ -176,6 +251,7 @@ def bench_search(
     backends: Sequence[str] = ("faiss-flat",),
     nprobe: int = 32,
     progress: Callable[[str], None] = lambda _: None,
+    milvus_uri: str = "",
 ) -> dict[str, Any]:
     probes, mates = _probes(gallery_size, dim, queries, seed)
     results: list[dict[str, Any]] = []
@@ -189,7 +265,9 @@ def bench_search(
             continue
         rss_before = _rss_mb()
         started = time.perf_counter()
-        index, description, vectors_mb = _build(backend, gallery_size, dim, seed, nprobe)
+        index, description, vectors_mb = _build(
+            backend, gallery_size, dim, seed, nprobe, milvus_uri
+        )
         build_s = time.perf_counter() - started
         _, found = index.search(probes, k)
         if exact is None and backend in ("faiss-flat", "torch-fp32"):
@@ -212,6 +290,9 @@ def bench_search(
                 f"{backend:<12}{r['batch']:>6}{r['p50_ms']:>10.3f}{r['p99_ms']:>10.3f}"
                 f"{r['per_query_ms']:>10.4f}{r['queries_per_s']:>12.1f}"
             )
+        close = getattr(index, "close", None)
+        if close is not None:
+            close()
         del index
     return {
         "gallery": gallery_size,
