@@ -4,6 +4,11 @@
     python deploy/loadtest/run.py --pack packs/test --scenario identify --users 8 --time 60s \
         --gallery 100000 --out bench/results/loadtest-identify
 
+Replicas sharing one Milvus (a Milvus Lite server started here, or --milvus-uri):
+
+    python deploy/loadtest/run.py --pack packs/test --backend milvus --replicas 2 \
+        --scenario replicas --users 4 --time 60s --gallery 10000 --out bench/results/lt-replicas
+
 Prints requests/s, p50/p95/p99 and error rate; keeps locust's CSV and HTML report and a
 results.json (with the machine) in --out. Speed is reported here, never asserted.
 """
@@ -47,9 +52,11 @@ def probe_image(out: Path, image: Path | None) -> Path:
     return path
 
 
-def fill_gallery(pack: Path, data: Path, probe: Path, size: int) -> str:
+def fill_gallery(pack: Path, data: Path, probe: Path, size: int, milvus_uri: str = "") -> str:
     """``size`` identities: the probe's own, then random unit vectors (bulk, Python API)."""
     from service.gallery.gallery import FaissGallery
+    from service.gallery.milvus import MilvusGallery
+    from service.gallery.types import Gallery
     from service.models.packs import load_pack
     from service.pipeline import Pipeline
     from service.vision.detectors.base import DetectorConfig
@@ -59,7 +66,12 @@ def fill_gallery(pack: Path, data: Path, probe: Path, size: int) -> str:
     faces = pipeline.faces(probe.read_bytes())
     if len(faces) != 1:
         raise SystemExit(f"the probe image must hold one face, found {len(faces)}")
-    gallery = FaissGallery(data, loaded.model_id, pipeline.embedder.embedding_size)
+    size_d = pipeline.embedder.embedding_size
+    gallery: Gallery = (
+        MilvusGallery(milvus_uri, loaded.model_id, size_d)
+        if milvus_uri
+        else FaissGallery(data, loaded.model_id, size_d)
+    )
     try:
         identity = gallery.create_identity("probe", "probe", {})
         face = faces[0]
@@ -86,8 +98,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_service(pack: Path, data: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_milvus_lite(folder: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A Milvus Lite server process that several replicas can share, as a Milvus standalone."""
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    code = "from milvus_lite.cmdline import main; main()"
+    command = [sys.executable, "-c", code, "server", "--data-dir", str(folder)]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(
+        command,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise SystemExit("milvus-lite server did not start in 60 s")
+
+
+def start_service(
+    pack: Path, data: Path, port: int, log: Path, extra: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     env = {
+        **(extra or {}),
         **os.environ,
         "FACEREC_PACK": str(pack),
         "FACEREC_DATA_DIR": str(data),
@@ -136,13 +174,22 @@ def summarise(stats_csv: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pack", type=Path, required=True)
-    parser.add_argument("--scenario", choices=["identify", "verify", "mixed"], default="identify")
+    parser.add_argument(
+        "--scenario", choices=["identify", "verify", "mixed", "replicas"], default="identify"
+    )
+    parser.add_argument("--backend", choices=["faiss", "milvus"], default="faiss")
+    parser.add_argument("--replicas", type=int, default=1, help="service processes (milvus)")
+    parser.add_argument("--milvus-uri", default="", help="default: a Milvus Lite server here")
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--time", default="60s", help="locust run time, e.g. 30s, 2m")
     parser.add_argument("--gallery", type=int, default=100_000)
     parser.add_argument("--image", type=Path, default=None, help="probe photo with one face")
     parser.add_argument("--out", type=Path, default=Path("bench/results/loadtest"))
     args = parser.parse_args()
+    if args.replicas > 1 and args.backend != "milvus":
+        parser.error("--replicas > 1 needs --backend milvus: FAISS replicas do not share writes")
+    if args.scenario == "replicas" and args.replicas < 2:
+        parser.error("the replicas scenario needs --replicas 2 or more")
 
     args.out.mkdir(parents=True, exist_ok=True)
     data = args.out / "data"
@@ -151,15 +198,26 @@ def main() -> None:
 
         shutil.rmtree(data)
     probe = probe_image(args.out, args.image)
-    identity = fill_gallery(args.pack, data, probe, args.gallery)
-    port = free_port()
-    service = start_service(args.pack, data, port, args.out / "service.log")
+    milvus: subprocess.Popen[bytes] | None = None
+    uri = args.milvus_uri
+    if args.backend == "milvus" and not uri:
+        milvus, uri = start_milvus_lite(data / "milvus", args.out / "milvus.log")
+    identity = fill_gallery(args.pack, data, probe, args.gallery, uri)
+    extra = {"FACEREC_GALLERY_BACKEND": args.backend, "FACEREC_MILVUS_URI": uri} if uri else {}
+    ports = [free_port() for _ in range(args.replicas)]
+    replica_dirs = [data / f"r{i}" if uri else data for i in range(args.replicas)]
+    services = [
+        start_service(args.pack, folder, port, args.out / f"service{i}.log", extra)
+        for i, (port, folder) in enumerate(zip(ports, replica_dirs, strict=True))
+    ]
+    port = ports[0]
     try:
         env = {
             **os.environ,
             "FACEREC_LOAD_PROBE": str(probe),
             "FACEREC_LOAD_IDENTITY": identity,
             "FACEREC_LOAD_SCENARIO": args.scenario,
+            "FACEREC_LOAD_HOSTS": ",".join(f"http://127.0.0.1:{p}" for p in ports),
         }
         command = [
             sys.executable,
@@ -186,8 +244,13 @@ def main() -> None:
         ]
         subprocess.run(command, env=env, check=False)
     finally:
-        service.terminate()
-        service.wait(timeout=60)
+        for service in services:
+            service.terminate()
+        for service in services:
+            service.wait(timeout=60)
+        if milvus is not None:
+            milvus.terminate()
+            milvus.wait(timeout=60)
     figures = summarise(args.out / "locust_stats.csv")
     from service.bench.machine import describe_machine
 
@@ -196,6 +259,8 @@ def main() -> None:
         "users": args.users,
         "time": args.time,
         "gallery": args.gallery,
+        "backend": args.backend,
+        "replicas": args.replicas,
         **figures,
         "machine": describe_machine(),
     }
