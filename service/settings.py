@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     threads: int = Field(0, ge=0, description="ONNX Runtime CPU threads per session (0: all)")
 
     # detection
+    detector_device: str | None = Field(
+        None, description="cpu, cuda, cuda:N, auto for the detector; unset: FACEREC_DEVICE"
+    )
     det_threshold: float = Field(0.5, ge=0.0, le=1.0)
     min_face_size: int = Field(20, ge=0)
     max_faces: int = Field(32, ge=1, description="faces kept per image, largest scores first")
@@ -99,10 +102,14 @@ class Settings(BaseSettings):
     api_keys: list[ApiKey] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
-    @field_validator("device")
+    @field_validator("device", "detector_device")
     @classmethod
-    def _device(cls, value: str) -> str:
-        if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+    def _device(cls, value: str | None) -> str | None:
+        if (
+            value is None
+            or value in ("auto", "cpu", "cuda")
+            or (value.startswith("cuda:") and value[5:].isdigit())
+        ):
             return value
         raise ValueError("must be auto, cpu, cuda or cuda:N")
 

@@ -68,7 +68,9 @@ def decode_limits(settings: Settings) -> DecodeLimits:
 def load_models(settings: Settings) -> tuple[ModelPack, Pipeline, str]:
     pack = load_pack(find_pack(settings), verify=True)
     runtime = choose_runtime(settings)
-    detector = build_detector(pack, detector_config(settings), settings.device)
+    detector = build_detector(
+        pack, detector_config(settings), settings.detector_device or settings.device
+    )
     embedder = build_embedder(
         pack,
         settings.device,

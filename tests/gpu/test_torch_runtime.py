@@ -105,9 +105,10 @@ def test_gallery_index_on_the_gpu_tracks_updates_like_the_cpu_one() -> None:
     for step in range(20):  # upserts, replacements and removals, with compactions between
         seqs = rng.choice(200, size=10, replace=False)
         vectors = l2_normalise(rng.standard_normal((10, dim)).astype(np.float32))
+        removed = rng.choice(200, size=3, replace=False) if step % 3 else []
         for index in (cpu, gpu):
             index.upsert(seqs, vectors)
-            index.remove(rng.choice(200, size=3, replace=False) if step % 3 else [])
+            index.remove(removed)
     rng_probe = l2_normalise(np.random.default_rng(2).standard_normal((16, dim)).astype(np.float32))
     want_scores, want_seqs = cpu.search(rng_probe, 5)
     scores, seqs = gpu.search(rng_probe, 5)
