@@ -25,7 +25,7 @@ INPUT_STD = 127.5
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:  # type: ignore[type-arg]
     """An ``H×W×3`` uint8 RGB crop → a normalised float32 ``3×H×W`` tensor."""
-    pixels = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.uint8))
+    pixels = torch.from_numpy(np.array(rgb, dtype=np.uint8))  # a writable, contiguous copy
     return (pixels.permute(2, 0, 1).float() - INPUT_MEAN) / INPUT_STD
 
 

@@ -86,6 +86,8 @@ def _worker(
     fn: Callable[[Rank], None],
 ) -> None:
     rank = _join(local_rank, nproc, local_rank, device, f"tcp://127.0.0.1:{port}")
+    if rank.device.type == "cpu":  # share the cores between the ranks, as torchrun does
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
     try:
         fn(rank)
     finally:
