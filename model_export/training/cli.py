@@ -161,7 +161,16 @@ def run_command(
         if "WORLD_SIZE" in os.environ and "RANK" in os.environ:
             if nproc != 1:
                 raise click.UsageError("under torchrun, leave --nproc at 1")
-            _run_rank(config, from_env(device))
+            import torch.distributed as dist
+
+            rank = from_env(device)
+            try:
+                _run_rank(config, rank)
+            finally:
+                if rank.distributed:
+                    dist.destroy_process_group()
+            if not rank.is_main:
+                return
         else:
             spawn(partial(_run_rank, config), nproc, device)
     except ValueError as exc:
