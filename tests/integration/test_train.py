@@ -112,6 +112,41 @@ def test_resume_continues_the_step_count(data: Path, trained: Path, tmp_path: Pa
     assert after["state_optimizer"]["state"], "momentum buffers were saved"
 
 
+def test_fine_tuning_starts_from_a_backbone_and_refuses_another_arch(
+    data: Path, trained: Path, tmp_path: Path
+) -> None:
+    start = read_state_dict(trained / BACKBONE_FILE)
+    out = tmp_path / "tuned"
+    _train(data, out, "--init-from", str(trained / BACKBONE_FILE), "--max-steps", "1", "--lr", "0")
+    tuned = read_state_dict(out / BACKBONE_FILE)
+    # lr 0: the weights are the starting checkpoint's (BatchNorm statistics moved, nothing else)
+    for key, value in start.items():
+        if "running_" not in key and "num_batches" not in key:
+            torch.testing.assert_close(tuned[key], value, msg=key)
+    refused = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "run",
+            str(data),
+            "--out",
+            str(tmp_path / "r18"),
+            "--arch",
+            "r18",
+            "--workers",
+            "0",
+            "--batch-size",
+            "4",
+            "--device",
+            "cpu",
+            "--init-from",
+            str(trained / BACKBONE_FILE),
+        ],
+    )
+    assert refused.exit_code != 0
+    assert "does not fit backbone 'r18'" in refused.output and "try --arch mbf" in refused.output
+
+
 def test_lr_steps_default_to_the_papers_fractions() -> None:
     assert default_lr_steps(20) == (11, 18)
     assert default_lr_steps(18) == (10, 16)

@@ -154,3 +154,24 @@ def test_bad_margins_and_shapes_are_refused() -> None:
         Margin(1.0, 2.0, 0.0)
     with pytest.raises(ValueError, match=r"\(N, C\)"):
         CombinedMarginLoss()(torch.zeros(4), torch.zeros(4, dtype=torch.long))
+
+
+@pytest.mark.parametrize("name", ["arcface", "cosface", "sphereface", "norm-softmax"])
+def test_sgd_with_each_head_learns_separable_classes(name: str) -> None:
+    torch.manual_seed(0)
+    centres = torch.nn.functional.normalize(torch.randn(6, 16), dim=1)
+    labels = torch.arange(6).repeat(40)
+    x = centres[labels] * 3 + 0.3 * torch.randn(len(labels), 16)
+    embed = torch.nn.Linear(16, 8)
+    head = MarginHead(8, 6, MARGINS[name].with_scale(16.0))
+    optimizer = torch.optim.SGD([*embed.parameters(), *head.parameters()], lr=0.1, momentum=0.9)
+    losses = []
+    for _ in range(60):
+        loss = torch.nn.functional.cross_entropy(head(embed(x), labels), labels)
+        optimizer.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+        losses.append(loss.item())
+    accuracy = (head.cosine(embed(x)).argmax(1) == labels).float().mean().item()
+    assert losses[-1] < 0.5 * losses[0]
+    assert accuracy == 1.0
