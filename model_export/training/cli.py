@@ -208,7 +208,7 @@ def _run_rank(config: TrainConfig, rank: Rank) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--epochs", type=int, default=None, help="default: the experiment's")
 def toy_command(out: Path, seed: int, epochs: int | None) -> None:
-    """Fig. 3 in small: 8 digit classes, 2-D features, Norm-Softmax vs ArcFace; PNG + JSON."""
+    """The paper's Figure 3 in small: digits 0-7, 2-D features, Norm-Softmax vs ArcFace."""
     from model_export.training.toy import ToyConfig, run_toy
 
     config = ToyConfig(seed=seed) if epochs is None else ToyConfig(seed=seed, epochs=epochs)
