@@ -171,6 +171,8 @@ def train(config: TrainConfig, rank: Rank) -> TrainSummary:
         if rank.is_main:
             log.info("resuming at epoch %d, step %d", start_epoch + 1, step)
     elif rank.is_main:
+        if config.resume:
+            log.warning("--resume: no training state in %s, starting from scratch", config.out)
         (config.out / LOG_FILE).unlink(missing_ok=True)
     net: nn.Module = model
     if rank.distributed:
