@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from model_export.cli import export_group
+from model_export.training.cli import train_group
 from service import __version__
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ def enrol(folder: Path, pack: Path | None, data_dir: Path | None, device: str | 
 
 
 cli.add_command(export_group)
+cli.add_command(train_group)
 cli.add_command(models_group)
 cli.add_command(bench_group)
 cli.add_command(eval_group)
