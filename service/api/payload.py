@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 
 from service.api.errors import ApiError
 from service.errors import ImageTooLarge
@@ -46,6 +47,23 @@ def _b64(name: str, value: Any, max_bytes: int) -> bytes:
         raise ApiError(400, "invalid_base64", f"{name} is not valid base64") from None
 
 
+async def _form(request: Request, max_images: int) -> FormData:
+    """The multipart form; Starlette's own refusals (a 400 with its message) become ours:
+    too many files → 413 ``too_many_images``, an oversized text part → 413
+    ``payload_too_large``, anything else → 400 ``invalid_multipart``."""
+    try:
+        return await request.form(max_files=max_images, max_fields=64)
+    except HTTPException as exc:
+        detail = str(exc.detail)
+        if detail.startswith("Too many files"):
+            raise ApiError(
+                413, "too_many_images", f"more than {max_images} images in one request"
+            ) from None
+        if "exceeded maximum size" in detail:
+            raise ApiError(413, "payload_too_large", detail) from None
+        raise ApiError(400, "invalid_multipart", detail) from None
+
+
 async def read_payload(
     request: Request, image_fields: set[str], max_image_bytes: int, max_images: int
 ) -> Payload:
@@ -66,7 +84,7 @@ async def read_payload(
             else:
                 payload.fields[key] = value
     elif content_type == "multipart/form-data":
-        form = await request.form(max_files=max_images, max_fields=64)
+        form = await _form(request, max_images)
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
                 if key not in image_fields:
