@@ -4,19 +4,15 @@ bounded over the whole corpus, sent again and again."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
-from service.pipeline import Pipeline
-from service.vision.detectors.base import DetectorConfig
 from tests.reliability.apps import BOTH, b64, error_code
 from tests.reliability.conftest import scale
-from tests.reliability.hostile import LIMITS, corpus, zip_of
+from tests.reliability.hostile import LIMITS, corpus, one_face_jpeg, zip_of
 from tests.reliability.server import (
     Served,
     peak_resident_bytes,
@@ -33,20 +29,7 @@ MAX_PEAK_OVER = 300 * MiB  # the most the corpus may add at any moment (a bomb w
 
 @pytest.fixture(scope="module")
 def one_face(test_pack: Path, insightface_images: Path) -> bytes:
-    """A JPEG holding exactly one face: the best face of t1.jpg with a margin."""
-    t1 = (insightface_images / "t1.jpg").read_bytes()
-    pipeline = Pipeline.from_pack(test_pack, device="cpu", detector=DetectorConfig(threshold=0.7))
-    x1, y1, x2, y2 = (float(v) for v in pipeline.faces(t1, max_faces=1)[0].bbox)
-    side = max(x2 - x1, y2 - y1) * 1.8
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    image = Image.open(io.BytesIO(t1)).convert("RGB")
-    crop = image.crop(
-        (int(cx - side / 2), int(cy - side / 2), int(cx + side / 2), int(cy + side / 2))
-    )
-    out = io.BytesIO()
-    crop.save(out, "JPEG", quality=90)
-    assert len(pipeline.faces(out.getvalue())) == 1
-    return out.getvalue()
+    return one_face_jpeg(test_pack, (insightface_images / "t1.jpg").read_bytes())
 
 
 def _env() -> dict[str, str]:
