@@ -50,23 +50,18 @@ def test_enrolments_and_deletions_are_audited(
     settings = settings_for(
         test_pack, tmp_path / "data", gallery_backend=backend, audit_log=audit_path
     )
-    t1 = b64((insightface_images / "t1.jpg").read_bytes())
+    crop = b64((insightface_images / "Tom_Hanks_54745.png").read_bytes())  # aligned 112×112
     started = datetime.now(timezone.utc)
     with running(settings, key=MANAGE) as c:
-        boxes = [
-            f["box"]
-            for f in c.post("/embed", json={"image": t1}, headers={"X-API-Key": BOTH}).json()[
-                "faces"
-            ]
-        ]
         ada = c.post("/identities", json={"name": "Ada", "metadata": {"team": "x"}}).json()["id"]
-        added = c.post(f"/identities/{ada}/faces", json={"image": [t1, t1], "box": boxes[0]})
+        added = c.post(f"/identities/{ada}/faces", json={"image": [crop, crop], "aligned": True})
         assert added.status_code == 201, added.text
         faces = [f["id"] for f in added.json()["faces"]]
         assert c.patch(f"/identities/{ada}", json={"name": "Ada L."}).status_code == 200
         assert c.delete(f"/identities/{ada}/faces/{faces[0]}").status_code == 204
-        # a refused enrolment (two faces, no box) changes nothing and is not audited
-        assert c.post(f"/identities/{ada}/faces", json={"image": [t1]}).status_code == 422
+        # a refused enrolment (one bad image of two) changes nothing and is not audited
+        refused = c.post(f"/identities/{ada}/faces", json={"image": [crop, b64(b"junk")]})
+        assert refused.status_code == 400
         bob = c.post("/identities", json={"name": "Bob"}, headers={"X-API-Key": BOTH}).json()
         assert c.delete(f"/identities/{ada}").status_code == 204
     ended = datetime.now(timezone.utc)

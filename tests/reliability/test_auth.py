@@ -8,11 +8,7 @@ import hmac
 import importlib
 import json
 import logging
-import os
 import pkgutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,7 +36,7 @@ from tests.reliability.apps import (
     running,
     settings_for,
 )
-from tests.servers import _stop, _wait, free_port
+from tests.reliability.server import serving
 
 MISSING_ID = "0" * 32  # a well-formed identity / face id that does not exist
 OPEN_PAGES = {"/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
@@ -211,48 +207,18 @@ def test_keys_never_reach_a_real_servers_output(
 ) -> None:
     """``facerec serve`` (uvicorn, access log on, log level debug): requests with good and
     wrong keys, an enrolment and a deletion; the output holds the requests, never a key."""
-    port = free_port()
     keys = [k.model_dump(mode="json") | {"key": k.key.get_secret_value()} for k in api_keys()]
-    env = {
-        **os.environ,
-        "FACEREC_PACK": str(test_pack),
-        "FACEREC_DATA_DIR": str(tmp_path / "data"),
-        "FACEREC_DEVICE": "cpu",
-        "FACEREC_PORT": str(port),
-        "FACEREC_LOG_LEVEL": "debug",
-        "FACEREC_API_KEYS": json.dumps(keys),
-    }
-    log_path = tmp_path / "server.log"
-    with log_path.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", "-v", "serve"], env=env, stdout=out, stderr=out
-        )
-    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-
-    def ready() -> bool:
-        try:
-            return http.get("/health/ready").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        _wait(process, ready, "facerec serve")
+    env = {"FACEREC_LOG_LEVEL": "debug", "FACEREC_API_KEYS": json.dumps(keys)}
+    with serving(test_pack, tmp_path / "data", env) as served:
+        http = served.http
         for key in (BOTH, RECOGNIZE, MANAGE, WRONG):
             http.get("/identities", headers={"X-API-Key": key})
             http.post("/embed", headers={"X-API-Key": key}, files={"image": ("t.jpg", t1_bytes)})
         made = http.post("/identities", headers={"X-API-Key": MANAGE}, json={"name": "z"})
         assert made.status_code == 201, made.text
-        assert (
-            http.delete(
-                f"/identities/{made.json()['id']}", headers={"X-API-Key": MANAGE}
-            ).status_code
-            == 204
-        )
-        time.sleep(0.3)
-    finally:
-        http.close()
-        _stop(process)
-    output = log_path.read_text(errors="replace")
+        gone = http.delete(f"/identities/{made.json()['id']}", headers={"X-API-Key": MANAGE})
+        assert gone.status_code == 204
+    output = served.output()  # complete: the server has stopped
     assert '"GET /identities HTTP/1.1" 401' in output and '"POST /embed HTTP/1.1" 200' in output
     assert "identity.delete" in output  # the audit logger's line, with the key's name
     for key in (BOTH, RECOGNIZE, MANAGE, WRONG):
