@@ -34,12 +34,17 @@ class Payload:
         return found[0] if found else None
 
 
+def _b64_length(max_bytes: int) -> int:
+    """The longest base64 text of ``max_bytes`` bytes."""
+    return max_bytes * 4 // 3 + 4
+
+
 def _b64(name: str, value: Any, max_bytes: int) -> bytes:
     if not isinstance(value, str):
         raise ApiError(400, "invalid_base64", f"{name} must be a base64 string")
     if value.startswith("data:"):
         _, _, value = value.partition(",")
-    if len(value) > max_bytes * 4 // 3 + 4:
+    if len(value) > _b64_length(max_bytes):
         raise ImageTooLarge(f"{name} is over the {max_bytes}-byte image limit")
     try:
         return base64.b64decode(value, validate=True)
@@ -47,12 +52,15 @@ def _b64(name: str, value: Any, max_bytes: int) -> bytes:
         raise ApiError(400, "invalid_base64", f"{name} is not valid base64") from None
 
 
-async def _form(request: Request, max_images: int) -> FormData:
+async def _form(request: Request, max_images: int, max_image_bytes: int) -> FormData:
     """The multipart form; Starlette's own refusals (a 400 with its message) become ours:
     too many files → 413 ``too_many_images``, an oversized text part → 413
-    ``payload_too_large``, anything else → 400 ``invalid_multipart``."""
+    ``payload_too_large``, anything else → 400 ``invalid_multipart``. A text part may hold
+    one base64 image of up to ``max_image_bytes`` (and a ``data:`` prefix)."""
     try:
-        return await request.form(max_files=max_images, max_fields=64)
+        return await request.form(
+            max_files=max_images, max_fields=64, max_part_size=_b64_length(max_image_bytes) + 256
+        )
     except HTTPException as exc:
         detail = str(exc.detail)
         if detail.startswith("Too many files"):
@@ -84,7 +92,7 @@ async def read_payload(
             else:
                 payload.fields[key] = value
     elif content_type == "multipart/form-data":
-        form = await _form(request, max_images)
+        form = await _form(request, max_images, max_image_bytes)
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
                 if key not in image_fields:

@@ -135,6 +135,24 @@ def test_images_per_request(client: TestClient, one_face: bytes) -> None:
     assert accepted.status_code == 201, accepted.text
 
 
+def test_base64_in_a_multipart_text_field_up_to_the_image_limit(client: TestClient) -> None:
+    """Starlette caps a text part at 1 MiB by default; here the cap is the image limit's."""
+    import io
+    import random
+
+    from PIL import Image
+
+    noise = Image.frombytes("RGB", (640, 640), random.Random(1).randbytes(640 * 640 * 3))
+    out = io.BytesIO()
+    noise.save(out, "PNG")
+    data = out.getvalue()
+    assert 1 * MiB < len(b64(data)) < 2 * MiB * 4 // 3  # over Starlette's default, under ours
+    fine = client.post("/embed", files={"image": (None, "data:image/png;base64," + b64(data))})
+    assert fine.status_code == 200 and fine.json()["faces_found"] == 0, fine.text
+    over = client.post("/embed", files={"image": (None, "A" * (3 * MiB))})
+    assert over.status_code == 413 and error_code(over) == "payload_too_large", over.text
+
+
 def test_faces_per_image(client: TestClient, one_face: bytes) -> None:
     crowd = b64(face_tile(one_face, 2))  # four faces; the limit is three
     for path, body in (
