@@ -113,3 +113,33 @@ def test_audit_log_refuses_unknown_actions(tmp_path: Path) -> None:
 def test_default_audit_log_is_in_the_data_dir(test_pack: Path, tmp_path: Path) -> None:
     settings = settings_for(test_pack, tmp_path / "data")
     assert settings.audit_log_path == tmp_path / "data" / "audit.jsonl"
+
+
+def test_bulk_enrolment_is_audited(
+    test_pack: Path, insightface_images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``facerec enrol`` writes the gallery directly; it audits what it adds, once."""
+    from click.testing import CliRunner
+
+    from service.cli import cli
+    from tests.reliability.hostile import one_face_jpeg
+
+    person = tmp_path / "people" / "ada"
+    person.mkdir(parents=True)
+    (person / "1.jpg").write_bytes(
+        one_face_jpeg(test_pack, (insightface_images / "t1.jpg").read_bytes())
+    )
+    audit_path = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("FACEREC_AUDIT_LOG", str(audit_path))
+    args = ["enrol", str(tmp_path / "people"), "--pack", str(test_pack)]
+    args += ["--data-dir", str(tmp_path / "data"), "--device", "cpu"]
+    for _ in range(2):  # the second run resumes: nothing new, nothing audited
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in audit_path.read_text().splitlines()]
+    assert [(r["actor"], r["action"]) for r in records] == [
+        ("facerec enrol", "identity.create"),
+        ("facerec enrol", "faces.add"),
+    ]
+    assert records[0]["identity_id"] == records[1]["identity_id"]
+    assert len(records[1]["face_ids"]) == 1 and not _numbers_or_blobs(records[1])
