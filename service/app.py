@@ -13,8 +13,11 @@ from service.api.auth import KeyRing
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.api.metrics import Metrics, RequestTimer
+from service.api.ratelimit import RateLimiter
 from service.api.routes import embed, health, identify, identities, verify
 from service.api.state import Services
+from service.api.timeout import RequestTimeout
+from service.audit import AuditLog
 from service.settings import Settings
 
 log = logging.getLogger("service")
@@ -33,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     keyring = KeyRing(settings.api_keys)
     services = Services(settings=settings, metrics=metrics, extra={"keyring": keyring})
+    audit = AuditLog(settings.audit_log_path)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await shutdown(services)
+            audit.close()
 
     app = FastAPI(
         title="facerec",
@@ -59,9 +64,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.services = services
     app.state.keyring = keyring
+    app.state.ratelimiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    app.state.audit = audit
     install_error_handlers(app)
     for module in (verify, identify, identities, embed, health):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestTimeout, timeout_s=settings.request_timeout_s)
     app.add_middleware(RequestTimer, metrics=metrics)
     return app

@@ -84,6 +84,7 @@ def enrol(folder: Path, pack: Path | None, data_dir: Path | None, device: str | 
     """Enrol FOLDER/<identity>/<images>: one identity per sub-folder; resumable."""
     from tqdm import tqdm
 
+    from service.audit import AuditLog
     from service.enrol import count_images, enrol_folder
     from service.gallery.open import open_gallery
     from service.models.packs import load_pack
@@ -99,11 +100,13 @@ def enrol(folder: Path, pack: Path | None, data_dir: Path | None, device: str | 
         limits=decode_limits(settings),
     )
     gallery = open_gallery(settings, loaded.model_id, pipeline.embedder.embedding_size)
+    audit = AuditLog(settings.audit_log_path)
     try:
         with tqdm(total=count_images(folder), unit="img", desc="enrol") as bar:
-            summary = enrol_folder(folder, pipeline, gallery, bar.update)
+            summary = enrol_folder(folder, pipeline, gallery, bar.update, audit)
     finally:
         gallery.close()
+        audit.close()
     click.echo(
         f"{summary.identities} identities, {summary.enrolled} faces enrolled, "
         f"{summary.already_done} already enrolled (resumed), "

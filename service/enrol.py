@@ -7,7 +7,8 @@ transaction as its face, keyed by folder and content hash: an interrupted run, s
 continues where it stopped and enrols nothing twice.
 
 It writes the gallery directly: run it while the service is stopped, or restart the service
-afterwards so its index picks the new identities up.
+afterwards so its index picks the new identities up. With an :class:`AuditLog`, each identity
+it creates and each face it enrols is audited as the API's are (actor ``facerec enrol``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from service.audit import AuditLog
 from service.errors import FaceRecError
 from service.gallery.types import Gallery
 from service.pipeline import Pipeline
@@ -26,6 +28,7 @@ from service.pipeline import Pipeline
 __all__ = ["EnrolSummary", "enrol_folder"]
 
 log = logging.getLogger(__name__)
+ACTOR = "facerec enrol"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
 
@@ -47,6 +50,7 @@ def enrol_folder(
     pipeline: Pipeline,
     gallery: Gallery,
     progress: Callable[[int], None] | None = None,
+    audit: AuditLog | None = None,
 ) -> EnrolSummary:
     summary = EnrolSummary()
     done = gallery.journaled()
@@ -57,6 +61,8 @@ def enrol_folder(
             identity = gallery.create_identity(
                 folder.name, folder.name, {"enrolled_from": "folder"}
             )
+            if audit is not None:
+                audit.record(ACTOR, "identity.create", identity.id)
         summary.identities += 1
         for image in _images(folder):
             data = image.read_bytes()
@@ -64,7 +70,7 @@ def enrol_folder(
             if source in done:
                 summary.already_done += 1
             else:
-                reason = _enrol_one(pipeline, gallery, identity.id, data, source)
+                reason = _enrol_one(pipeline, gallery, identity.id, data, source, audit)
                 if reason is None:
                     summary.enrolled += 1
                 else:
@@ -77,7 +83,12 @@ def enrol_folder(
 
 
 def _enrol_one(
-    pipeline: Pipeline, gallery: Gallery, identity_id: str, data: bytes, source: str
+    pipeline: Pipeline,
+    gallery: Gallery,
+    identity_id: str,
+    data: bytes,
+    source: str,
+    audit: AuditLog | None,
 ) -> str | None:
     """None when enrolled, else the reason it was skipped."""
     try:
@@ -90,7 +101,9 @@ def _enrol_one(
         return "too_many_faces"
     face = faces[0]
     quality = (round(face.score, 5), round(face.width, 1), round(face.height, 1))
-    gallery.add_faces(identity_id, face.embedding[None], [quality], source)
+    rows = gallery.add_faces(identity_id, face.embedding[None], [quality], source)
+    if audit is not None:
+        audit.record(ACTOR, "faces.add", identity_id, face_ids=[r.id for r in rows])
     return None
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from service.errors import TooManyFaces
 from service.inference.batcher import MicroBatcher
 from service.inference.embedder import Embedder
 from service.vision.align import align_faces, as_aligned_crop, template_for
@@ -175,9 +176,19 @@ class AsyncPipeline:
         embeddings = await self.embed_batcher.submit_many(list(crops))
         return [_with_embedding(d, e) for d, e in zip(faces, embeddings, strict=True)]
 
-    async def faces(self, data: bytes, max_faces: int | None = None) -> list[Face]:
+    async def faces(
+        self, data: bytes, max_faces: int | None = None, *, limit: int | None = None
+    ) -> list[Face]:
+        """Faces of ``data``, the ``max_faces`` best scored; an image holding more than
+        ``limit`` faces is refused with ``TooManyFaces`` before any is embedded (the
+        detector must then keep at least ``limit + 1`` to tell)."""
         image = await self.decode(data)
         detected = await self.detect(image)
+        if limit is not None and len(detected) > limit:
+            raise TooManyFaces(
+                f"the image holds more than {limit} faces, the most one request may carry "
+                "(FACEREC_MAX_FACES)"
+            )
         if max_faces is not None:
             detected = detected[:max_faces]
         return await self.embed_faces(image, detected)

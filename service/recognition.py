@@ -28,9 +28,19 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 async def faces_of(
-    pipeline: AsyncPipeline, data: bytes, *, aligned: bool, max_faces: int | None
+    pipeline: AsyncPipeline,
+    data: bytes,
+    *,
+    aligned: bool,
+    max_faces: int | None,
+    limit: int | None = None,
 ) -> list[Face]:
-    """Faces of one image: detected, or the image itself when it is an aligned crop."""
+    """Faces of one image: detected, or the image itself when it is an aligned crop.
+
+    ``max_faces`` keeps the best-scored faces (the client's choice); an image with more
+    than ``limit`` faces (the service's ``FACEREC_MAX_FACES``) is refused, 422
+    ``too_many_faces``, rather than silently cut.
+    """
     if aligned:
         return [await pipeline.aligned_face(data)]
-    return await pipeline.faces(data, max_faces)
+    return await pipeline.faces(data, max_faces, limit=limit)

@@ -18,16 +18,25 @@ Scope = Literal["recognize", "manage"]
 
 
 class ApiKey(BaseModel):
-    """A client key: who it is (for logs), the secret, and what it may do."""
+    """A client key: who it is (for logs and the audit log), the secret, and what it may do.
+
+    The secret is a ``SecretStr``: it prints as ``**********`` in any repr or dump.
+    """
 
     name: str = Field(min_length=1, max_length=64)
-    key: str = Field(min_length=16)
+    key: SecretStr = Field(min_length=16)
     scopes: list[Scope] = Field(min_length=1)
 
 
 class Settings(BaseSettings):
+    # hide_input_in_errors: a refused value is not echoed in the start-up error, so a
+    # malformed FACEREC_API_KEYS (or token) never reaches a log; the field is still named
     model_config = SettingsConfigDict(
-        env_prefix="FACEREC_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="FACEREC_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        hide_input_in_errors=True,
     )
 
     # models
@@ -101,6 +110,21 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     api_keys: list[ApiKey] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # security
+    rate_limit_per_s: float = Field(
+        0.0, ge=0.0, description="requests per second per API key (token bucket); 0: no limit"
+    )
+    rate_limit_burst: int = Field(
+        20, ge=1, description="requests a key may make at once before the rate applies"
+    )
+    audit_log: Path | None = Field(
+        None, description="JSON-lines audit log of gallery changes; default data_dir/audit.jsonl"
+    )
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.audit_log if self.audit_log is not None else self.data_dir / "audit.jsonl"
 
     @field_validator("device", "detector_device")
     @classmethod

@@ -51,10 +51,12 @@ def choose_runtime(settings: Settings) -> str:
 
 
 def detector_config(settings: Settings) -> DetectorConfig:
+    """One face more than ``max_faces`` is kept, so that an image over the limit is told
+    apart and refused (``too_many_faces``) rather than silently cut."""
     return DetectorConfig(
         threshold=settings.det_threshold,
         min_face_size=settings.min_face_size,
-        max_faces=settings.max_faces,
+        max_faces=settings.max_faces + 1,
         input_size=(settings.det_input_size, settings.det_input_size),
     )
 

@@ -6,6 +6,11 @@ every configured key, so timing reveals neither which key nor how much of it mat
 missing or unknown key is 401; a known key without the route's scope is 403. With no key
 configured the service runs open, and says so loudly at start. Keys never reach a log: only
 their names do.
+
+Each protected route declares its scope in the OpenAPI document, as the role list of its
+security requirement (``security: [{"APIKeyHeader": ["manage"]}]``, OpenAPI 3.1), so clients
+and the reliability suite read which key a route needs from ``/openapi.json``. A known key
+with the scope then spends one token of its rate limit (:mod:`service.api.ratelimit`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from service.api.errors import ApiError
+from service.api.ratelimit import RateLimiter
 from service.settings import ApiKey, Scope
 
 __all__ = ["KeyRing", "Principal", "require_scope"]
@@ -40,7 +46,10 @@ class Principal:
 class KeyRing:
     def __init__(self, keys: Sequence[ApiKey]) -> None:
         self._keys = [
-            (hashlib.sha256(k.key.encode()).digest(), Principal(k.name, frozenset(k.scopes)))
+            (
+                hashlib.sha256(k.key.get_secret_value().encode()).digest(),
+                Principal(k.name, frozenset(k.scopes)),
+            )
             for k in keys
         ]
 
@@ -66,13 +75,18 @@ class KeyRing:
 def require_scope(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting keys that hold ``scope``."""
 
-    async def dependency(
-        request: Request, key: Annotated[str | None, Security(API_KEY_HEADER)]
-    ) -> Principal:
+    # a default, not an Annotated[...] alias: the alias would name the local ``scope``, which
+    # the postponed annotations of this module cannot resolve
+    declared = Security(API_KEY_HEADER, scopes=[scope])
+
+    async def dependency(request: Request, key: str | None = declared) -> Principal:
         ring: KeyRing = request.app.state.keyring
         principal = ring.authenticate(key)
         if scope not in principal.scopes:
             raise ApiError(403, "forbidden", f"this key lacks the {scope!r} scope")
+        limiter: RateLimiter | None = getattr(request.app.state, "ratelimiter", None)
+        if limiter is not None:
+            limiter.take(principal.name)
         request.state.principal = principal
         return principal
 

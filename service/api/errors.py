@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -51,6 +52,8 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, Overloaded):
         headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+    elif exc.status == 429:  # service.api.ratelimit.RateLimited
+        headers["Retry-After"] = str(max(1, math.ceil(getattr(exc, "retry_after_s", 1.0))))
     if exc.status == 401:
         headers["WWW-Authenticate"] = "ApiKey"
     if exc.status >= 500 and not isinstance(exc, Overloaded):
@@ -109,8 +112,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflicts with the gallery's state (e.g. duplicate external_id)",
         413: "Request body, image bytes or pixels over the configured limits",
         415: "Not a JPEG, PNG, WebP or BMP image, or an unsupported content type",
-        422: "Valid input with nothing to work on (no face), or invalid parameters",
+        422: "Valid input with nothing to work on (no face, too many faces), or invalid parameters",
+        429: "This key's rate limit is exceeded: retry after Retry-After seconds",
         503: "Overloaded (retry after Retry-After seconds) or models not ready",
+        504: "The request took longer than the configured request timeout",
     }
     return {
         s: {

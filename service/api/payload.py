@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 
 from service.api.errors import ApiError
 from service.errors import ImageTooLarge
@@ -33,17 +34,42 @@ class Payload:
         return found[0] if found else None
 
 
+def _b64_length(max_bytes: int) -> int:
+    """The longest base64 text of ``max_bytes`` bytes."""
+    return max_bytes * 4 // 3 + 4
+
+
 def _b64(name: str, value: Any, max_bytes: int) -> bytes:
     if not isinstance(value, str):
         raise ApiError(400, "invalid_base64", f"{name} must be a base64 string")
     if value.startswith("data:"):
         _, _, value = value.partition(",")
-    if len(value) > max_bytes * 4 // 3 + 4:
+    if len(value) > _b64_length(max_bytes):
         raise ImageTooLarge(f"{name} is over the {max_bytes}-byte image limit")
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise ApiError(400, "invalid_base64", f"{name} is not valid base64") from None
+
+
+async def _form(request: Request, max_images: int, max_image_bytes: int) -> FormData:
+    """The multipart form; Starlette's own refusals (a 400 with its message) become ours:
+    too many files → 413 ``too_many_images``, an oversized text part → 413
+    ``payload_too_large``, anything else → 400 ``invalid_multipart``. A text part may hold
+    one base64 image of up to ``max_image_bytes`` (and a ``data:`` prefix)."""
+    try:
+        return await request.form(
+            max_files=max_images, max_fields=64, max_part_size=_b64_length(max_image_bytes) + 256
+        )
+    except HTTPException as exc:
+        detail = str(exc.detail)
+        if detail.startswith("Too many files"):
+            raise ApiError(
+                413, "too_many_images", f"more than {max_images} images in one request"
+            ) from None
+        if "exceeded maximum size" in detail:
+            raise ApiError(413, "payload_too_large", detail) from None
+        raise ApiError(400, "invalid_multipart", detail) from None
 
 
 async def read_payload(
@@ -66,7 +92,7 @@ async def read_payload(
             else:
                 payload.fields[key] = value
     elif content_type == "multipart/form-data":
-        form = await request.form(max_files=max_images, max_fields=64)
+        form = await _form(request, max_images, max_image_bytes)
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
                 if key not in image_fields:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Box = list[float]  # [x1, y1, x2, y2] in image pixels
 Point = list[float]  # [x, y]
@@ -111,11 +111,25 @@ class IdentityCreate(BaseModel):
 
 
 class IdentityPatch(BaseModel):
+    """Fields left out are kept; ``external_id: null`` clears it, ``metadata: null`` empties
+    it; ``name`` cannot be null."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, min_length=1, max_length=200)
     external_id: str | None = Field(None, min_length=1, max_length=200)
     metadata: dict[str, Any] | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _null_metadata_is_empty(cls, value: dict[str, Any] | None) -> dict[str, Any]:
+        return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _name_not_null(self) -> IdentityPatch:
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("name cannot be null")
+        return self
 
 
 class Identity(BaseModel):

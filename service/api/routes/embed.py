@@ -20,7 +20,7 @@ router = APIRouter(tags=["recognition"])
     "/embed",
     response_model=EmbedResponse,
     summary="Detect every face and return its embedding",
-    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503, 504),
     openapi_extra=image_request_body(
         {"image": "JPEG, PNG, WebP or BMP"}, EmbedParams, required=("image",)
     ),
@@ -34,7 +34,9 @@ async def embed(request: Request, services: AppServices, _: Recognizer) -> Embed
         raise ApiError(422, "invalid_request", "image: field required")
     pipeline = services.require_pipeline()
     limit = min(params.max_faces or settings.max_faces, settings.max_faces)
-    faces = await faces_of(pipeline, image, aligned=params.aligned, max_faces=limit)
+    faces = await faces_of(
+        pipeline, image, aligned=params.aligned, max_faces=limit, limit=settings.max_faces
+    )
     services.metrics.faces_per_request.labels("/embed").observe(len(faces))
     return EmbedResponse(
         faces=[

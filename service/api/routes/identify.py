@@ -26,7 +26,7 @@ router = APIRouter(tags=["recognition"])
         "cosine similarity; `match` is the best candidate at or above `threshold`, or null: "
         "an unknown face. An image without faces gives `faces: []`."
     ),
-    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503, 504),
     openapi_extra=image_request_body(
         {"image": "JPEG, PNG, WebP or BMP"},
         IdentifyParams,
@@ -46,7 +46,9 @@ async def identify(request: Request, services: AppServices, _: Recognizer) -> Id
         params.threshold if params.threshold is not None else services.require_model().threshold
     )
     limit = min(params.max_faces or settings.max_faces, settings.max_faces)
-    faces = await faces_of(pipeline, image, aligned=params.aligned, max_faces=limit)
+    faces = await faces_of(
+        pipeline, image, aligned=params.aligned, max_faces=limit, limit=settings.max_faces
+    )
     services.metrics.faces_per_request.labels("/identify").observe(len(faces))
     results = await services.search([f.embedding for f in faces], params.top_k)
     out = []

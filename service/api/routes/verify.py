@@ -32,7 +32,7 @@ _IMAGES = {
         "that of `image2`, or with the template of the enrolled `identity_id`. `similarity` "
         "is the cosine of the two ArcFace embeddings; `match` is `similarity >= threshold`."
     ),
-    responses=error_responses(400, 401, 403, 404, 413, 415, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 413, 415, 422, 429, 503, 504),
     openapi_extra=image_request_body(
         _IMAGES,
         VerifyParams,
@@ -59,8 +59,8 @@ async def verify(request: Request, services: AppServices, _: Recognizer) -> Veri
 
     if second is not None:
         faces_a, faces_b = await asyncio.gather(
-            faces_of(pipeline, first, aligned=params.aligned, max_faces=limit),
-            faces_of(pipeline, second, aligned=params.aligned, max_faces=limit),
+            faces_of(pipeline, first, aligned=params.aligned, max_faces=limit, limit=limit),
+            faces_of(pipeline, second, aligned=params.aligned, max_faces=limit, limit=limit),
         )
         a = select_face(faces_a, params.face, "image")
         b = select_face(faces_b, params.face, "image2")
@@ -73,7 +73,9 @@ async def verify(request: Request, services: AppServices, _: Recognizer) -> Veri
     else:
         assert params.identity_id is not None
         template = await asyncio.to_thread(services.gallery.template, params.identity_id)
-        faces_a = await faces_of(pipeline, first, aligned=params.aligned, max_faces=limit)
+        faces_a = await faces_of(
+            pipeline, first, aligned=params.aligned, max_faces=limit, limit=limit
+        )
         a = select_face(faces_a, params.face, "image")
         similarity = cosine(a.embedding, template)
         used = [VerifiedFace(**face_fields(a), source="image", faces_found=len(faces_a))]  # type: ignore[arg-type]
