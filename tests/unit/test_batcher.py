@@ -70,9 +70,14 @@ async def test_full_queue_is_refused_at_once() -> None:
     with pytest.raises(Overloaded):
         await batcher.submit(3)
     assert time.perf_counter() - started < 0.1
+    with pytest.raises(Overloaded, match="queue is full"):
+        batcher.admit()  # the early check callers make before decoding
     release.set()
     assert await first == 0 and [await q for q in queued] == [1, 2]
     # the queue drained: new work is accepted again
+    batcher.admit(2)
+    with pytest.raises(Overloaded):
+        batcher.admit(3)  # more items than the queue holds at all
     assert await batcher.submit(4) == 4
     await batcher.stop()
 
