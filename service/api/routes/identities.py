@@ -25,7 +25,7 @@ from service.api.state import AppServices, parse_params
 from service.errors import NoFaceFound, TooManyFaces
 from service.gallery.store import FaceRow, IdentityRow
 from service.pipeline import Face
-from service.recognition import faces_of
+from service.recognition import faces_of_each
 
 router = APIRouter(prefix="/identities", tags=["identities"])
 
@@ -185,11 +185,8 @@ async def add_faces(
         raise ApiError(422, "invalid_request", "image: at least one image is required")
     await asyncio.to_thread(services.gallery.get_identity, identity_id)  # 404 before work
     pipeline = services.require_pipeline()
-    found = await asyncio.gather(
-        *(
-            faces_of(pipeline, d, aligned=params.aligned, max_faces=settings.max_faces)
-            for d in images
-        )
+    found = await faces_of_each(
+        pipeline, images, aligned=params.aligned, max_faces=settings.max_faces
     )
     chosen = [_the_face(faces, params.box, i) for i, faces in enumerate(found)]
     embeddings = np.stack([f.embedding for f in chosen])
