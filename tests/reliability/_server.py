@@ -25,7 +25,7 @@ import numpy as np
 
 from tests.servers import _wait, free_port
 
-__all__ = ["Server", "b64", "noise_crops", "sqlite_count", "sqlite_rows"]
+__all__ = ["Server", "b64", "noise_crops", "one_face_jpeg", "sqlite_count", "sqlite_rows"]
 
 
 def b64(data: bytes) -> str:
@@ -43,6 +43,15 @@ def noise_crops(n: int, seed: int = 0) -> list[bytes]:
         assert ok
         crops.append(png.tobytes())
     return crops
+
+
+def one_face_jpeg(insightface_images: Path) -> bytes:
+    """A JPEG holding one face: a face of t1.jpg with a margin around it, no other face."""
+    image = cv2.imread(str(insightface_images / "t1.jpg"))
+    assert image is not None
+    ok, jpg = cv2.imencode(".jpg", image[0:336, 804:1116])
+    assert ok
+    return jpg.tobytes()
 
 
 def sqlite_rows(data: Path, query: str) -> list[tuple[object, ...]]:
