@@ -3,9 +3,10 @@
 A real server with tiny queues (``FACEREC_MAX_QUEUE=2``, batches of one) takes a burst of
 concurrent requests over warm connections. The detector's batcher sheds /identify (full
 images), the embedder's sheds aligned crops. The 503s carry ``Retry-After`` and must be fast:
-refused before any decoding or model work, a lone request sent while the burst still fills
-the queues is refused in less time than one model call takes (a queued request would wait for
-three). After the burst,
+refused before any decoding or model work, their server-side time (the service's own latency
+histogram) is less than one model call, and a lone request sent while the burst's served
+group photos still fill the detector's queue is refused in less time than one model call
+takes (a queued request would wait for three). After the burst,
 ordinary requests succeed again. An enrolment refused with 503 stores nothing: the faces
 found afterwards are exactly those of the acknowledged enrolments.
 """
@@ -60,8 +61,8 @@ def server(test_pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 async def _burst(
     url: str, path: str, bodies: list[dict[str, object]], probe: dict[str, object]
 ) -> tuple[list[Reply], list[Reply]]:
-    """Send every body at once over already-open connections; once half the replies are
-    back, send ``probe`` alone, one at a time, while the burst's served requests still fill
+    """Send every body at once over already-open connections; once the wave of refusals is
+    over, send ``probe`` alone, one at a time, while the burst's served requests still fill
     the queues: sustained overload as a lone client sees it. Replies fastest first, probes."""
     limits = httpx.Limits(max_connections=len(bodies) + 1)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as c:
@@ -79,7 +80,13 @@ async def _burst(
         tasks = [asyncio.create_task(one(b)) for b in bodies]
         while sum(t.done() for t in tasks) < len(tasks) // 2:
             await asyncio.sleep(0.005)
-        await asyncio.sleep(0.1)  # the rest of the wave of refusals
+        # the wave of refusals is over when no reply has come for 50 ms (served requests
+        # end one model call apart)
+        done, quiet = -1, time.monotonic()
+        while time.monotonic() - quiet < 0.05:
+            if sum(t.done() for t in tasks) != done:
+                done, quiet = sum(t.done() for t in tasks), time.monotonic()
+            await asyncio.sleep(0.005)
         probes: list[Reply] = []
         while sum(not t.done() for t in tasks) > 2 and len(probes) < 5:
             probes.append(await one(probe))
@@ -163,7 +170,7 @@ def _figures(
         f"{1000 * statistics.median(r.seconds for r in shed):.0f} ms (server side "
         f"{1000 * server_503:.1f} ms), 200 latency median "
         f"{1000 * statistics.median(r.seconds for r in served):.0f} ms; lone requests during "
-        f"the overload: 503 in {[round(1000 * r.seconds) for r in probes]} ms, one model call "
+        f"the overload: 503 in {[round(1000 * r.seconds) for r in probes]} ms; one model call "
         f"{1000 * model_call:.0f} ms"
     )
 
@@ -181,6 +188,7 @@ def test_detector_queue_sheds_load_at_once_and_recovers(
         model_call = _model_seconds(http, "detect")
         refused = _check_probes(probes, model_call)
         server_503 = _server_seconds(http, "/identify", 503)
+        assert server_503 < model_call
         print("\n" + _figures("detector", shed, served, refused, server_503, model_call))
         # the load is gone: ordinary requests are served again, one after the other
         drained = _drained(http)
@@ -197,9 +205,12 @@ def test_embedder_queue_sheds_load_at_once_and_recovers(server: Server) -> None:
     shed, served = _check_shed(replies, "embed")
     with server.client() as http:
         model_call = _model_seconds(http, "embed")
-        refused = _check_probes(probes, model_call)
         server_503 = _server_seconds(http, "/embed", 503)
+        refused = [r for r in probes if r.status == 503]  # few: crops are quick to embed
         print("\n" + _figures("embedder", shed, served, refused, server_503, model_call))
+        # on the server, a 503 takes less time than one model call (a queued request waits
+        # for at least one)
+        assert server_503 < model_call
         drained = _drained(http)
         for body in crops[:3]:
             assert http.post("/embed", json=body).status_code == 200
@@ -216,9 +227,10 @@ def test_an_enrolment_refused_with_503_stores_nothing(server: Server) -> None:
         {"image": [b64(images[2 * i]), b64(images[2 * i + 1])], "aligned": True}
         for i in range(BURST)
     ]
-    replies, _ = asyncio.run(
+    burst, probes = asyncio.run(
         _burst(server.url, f"/identities/{identity}/faces", bodies[1:], bodies[0])
     )
+    replies = burst + probes  # a probe enrolment acknowledged is an enrolment too
     statuses = sorted({r.status for r in replies})
     assert set(statuses) <= {201, 503}, statuses
     acked = [r for r in replies if r.status == 201]
