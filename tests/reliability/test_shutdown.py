@@ -88,6 +88,7 @@ def _send_in_flight(server: Server, one_face: bytes, count: int) -> list[Outcome
         deadline = time.monotonic() + 30
         while _queued(http, "detect") < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
+    time.sleep(0.3)  # stragglers' requests reach the server too
     return outcomes
 
 
@@ -178,15 +179,20 @@ def test_sigterm_past_the_graceful_timeout_leaves_the_gallery_whole(
         exited = time.monotonic()
         _wait_all(outcomes)
         cut = [o for o in outcomes if o.status == 503]
+        lost = [o for o in outcomes if o.status is None]
         print(
             f"\nSIGTERM, graceful timeout 1 s, {len(outcomes)} in flight: "
-            f"{len(outcomes) - len(cut)} served, {len(cut)} cut off with 503 shutting_down; "
-            f"exit {code} after {exited - signalled:.2f} s"
+            f"{len(outcomes) - len(cut) - len(lost)} served, {len(cut)} cut off with 503 "
+            f"shutting_down, {len(lost)} connections closed unanswered; exit {code} after "
+            f"{exited - signalled:.2f} s"
         )
         assert code == 0
-        assert all(o.status in (200, 201, 503) for o in outcomes), [
+        # a connection the server had not yet read a request from when it stopped is closed
+        # unanswered (uvicorn; or reset from the listen backlog): not acknowledged either
+        assert all(o.status in (None, 200, 201, 503) for o in outcomes), [
             (o.status, o.error) for o in outcomes
         ]
+        assert len(lost) <= len(outcomes) // 4
         assert cut, "the graceful timeout did not cut any request off"
         assert not (server.data / "gallery.sqlite3-wal").exists()
         assert "Exception in ASGI application" not in server.output()
