@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api.auth import KeyRing
+from service.api.cutoff import ShutdownCutoff
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.api.metrics import Metrics, RequestTimer
@@ -71,5 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestTimeout, timeout_s=settings.request_timeout_s)
+    # outside the timeout: a shutdown's cancellation is 503 shutting_down, a timeout stays 504
+    app.add_middleware(ShutdownCutoff)
     app.add_middleware(RequestTimer, metrics=metrics)
     return app

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -66,13 +69,26 @@ def serve(
     from service.app import create_app
 
     settings = _settings(pack=pack, host=host, port=port, data_dir=data_dir, device=device)
+    _exit_zero_on_sigterm()
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=int(settings.request_timeout_s),
+        timeout_graceful_shutdown=math.ceil(settings.request_timeout_s),
     )
+
+
+def _exit_zero_on_sigterm() -> None:
+    """SIGTERM is how orchestrators ask for a stop: uvicorn takes it (stops accepting, lets
+    requests in flight finish, runs the lifespan's shutdown), then raises the signal again
+    with the handler it found. This handler makes that last step a clean exit, status 0,
+    instead of death by signal (status 143) that supervisors would log as a failure."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 @cli.command()

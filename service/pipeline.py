@@ -167,21 +167,30 @@ class AsyncPipeline:
     async def detect(self, image: RGBImage) -> list[DetectedFace]:
         return await self.detect_batcher.submit(image)
 
-    async def embed_faces(self, image: RGBImage, faces: Sequence[DetectedFace]) -> list[Face]:
+    async def embed_faces(
+        self, image: RGBImage, faces: Sequence[DetectedFace], admitted: bool = False
+    ) -> list[Face]:
+        """``admitted``: the request passed the entrance check and its faces were detected;
+        they are embedded even if the embedder's queue filled up meanwhile."""
         if not faces:
             return []
         crops = await asyncio.to_thread(
             align_faces, image, faces, self.pipeline.embedder.input_size
         )
-        embeddings = await self.embed_batcher.submit_many(list(crops))
+        embeddings = await self.embed_batcher.submit_many(list(crops), admitted=admitted)
         return [_with_embedding(d, e) for d, e in zip(faces, embeddings, strict=True)]
 
     async def faces(
         self, data: bytes, max_faces: int | None = None, *, limit: int | None = None
     ) -> list[Face]:
-        """Faces of ``data``, the ``max_faces`` best scored; an image holding more than
-        ``limit`` faces is refused with ``TooManyFaces`` before any is embedded (the
-        detector must then keep at least ``limit + 1`` to tell)."""
+        """Decode, detect, align, embed: the ``max_faces`` best-scored faces of ``data``.
+
+        Overloaded (either model's queue full) is raised before decoding or detection: a
+        request is refused at once or served to the end. An image holding more than
+        ``limit`` faces is refused with ``TooManyFaces`` before any is embedded (the detector
+        must then keep at least ``limit + 1`` to tell)."""
+        self.detect_batcher.admit()
+        self.embed_batcher.admit()
         image = await self.decode(data)
         detected = await self.detect(image)
         if limit is not None and len(detected) > limit:
@@ -191,9 +200,10 @@ class AsyncPipeline:
             )
         if max_faces is not None:
             detected = detected[:max_faces]
-        return await self.embed_faces(image, detected)
+        return await self.embed_faces(image, detected, admitted=True)
 
     async def aligned_face(self, data: bytes) -> Face:
+        self.embed_batcher.admit()  # overloaded: refuse before decoding
         image = await self.decode(data)
         crop = as_aligned_crop(image, self.pipeline.embedder.input_size)
         embedding = await self.embed_batcher.submit(crop[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Literal
 
@@ -10,7 +11,7 @@ import numpy as np
 from service.errors import NoFaceFound
 from service.pipeline import AsyncPipeline, Face
 
-__all__ = ["cosine", "faces_of", "select_face"]
+__all__ = ["cosine", "faces_of", "faces_of_each", "select_face"]
 
 
 def select_face(faces: Sequence[Face], how: Literal["largest", "best"], what: str) -> Face:
@@ -44,3 +45,30 @@ async def faces_of(
     if aligned:
         return [await pipeline.aligned_face(data)]
     return await pipeline.faces(data, max_faces, limit=limit)
+
+
+async def faces_of_each(
+    pipeline: AsyncPipeline,
+    images: Sequence[bytes],
+    *,
+    aligned: bool,
+    max_faces: int | None,
+    limit: int | None = None,
+) -> list[list[Face]]:
+    """Faces of several images of one request, concurrently; all or nothing.
+
+    When one image fails (no room in a queue, undecodable), the others are cancelled at once:
+    their items still queued are skipped by the batchers instead of taking model time and
+    queue room from the requests that come next."""
+    tasks = [
+        asyncio.ensure_future(
+            faces_of(pipeline, d, aligned=aligned, max_faces=max_faces, limit=limit)
+        )
+        for d in images
+    ]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise

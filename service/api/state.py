@@ -50,14 +50,23 @@ class Services:
             raise ModelNotReady("models are still loading; retry shortly")
         return self.pipeline
 
+    def admit_search(self) -> None:
+        """Raise ``Overloaded`` now if the gallery search queue is full (before any work)."""
+        searcher = self.extra.get("searcher")
+        if searcher is not None:
+            searcher.admit()
+
     async def search(self, embeddings: list[Any], k: int) -> list[list[Any]]:
-        """Gallery matches for each embedding, batched with other requests' searches."""
+        """Gallery matches for each embedding, batched with other requests' searches.
+
+        Queued even over the search queue's bound: the request was admitted
+        (``admit_search``) and its faces already detected and embedded."""
         if not embeddings:
             return []
         searcher = self.extra.get("searcher")
         if searcher is None or not self.ready:
             raise ModelNotReady("the gallery is still opening; retry shortly")
-        results = await searcher.submit_many(embeddings)
+        results = await searcher.submit_many(embeddings, admitted=True)
         return [r[:k] for r in results]
 
     def require_model(self) -> ModelInfo:

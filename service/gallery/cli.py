@@ -100,3 +100,24 @@ def stats(backend: str | None, data_dir: Path | None, milvus_uri: str | None) ->
     click.echo(f"model {meta['model_id']}, {meta['embedding_size']}-d")
     for key, value in counts.items():
         click.echo(f"{key:12}{value:>12}")
+
+
+@gallery_group.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+def check(data_dir: Path | None) -> None:
+    """Check the FAISS backend's SQLite gallery is whole (after a crash, say): file
+    integrity, orphan faces, face counts, embeddings and templates. Read-only; exits 1 on
+    any problem. (The FAISS index is rebuilt from this file at every start.)"""
+    from service.cli import _settings
+    from service.gallery.check import store_problems
+
+    settings = _settings(data_dir=data_dir)
+    path = settings.data_dir / "gallery.sqlite3"
+    if not path.is_file():
+        raise click.ClickException(f"no gallery at {path}")
+    problems = store_problems(path)
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        raise SystemExit(1)
+    click.echo(f"{path}: consistent")

@@ -4,12 +4,18 @@ Every change commits to SQLite first, then updates the index: the index is never
 copy, and it is rebuilt from SQLite at every start. A delete returns only after both, and a
 search maps its hits back through SQLite, dropping any identity no longer there — so an
 identity whose delete was acknowledged is never returned.
+
+Changes that touch the index hold one write lock across both steps, so the index sees them in
+the order SQLite committed them: without it, two requests racing on one identity (two
+enrolments, or an enrolment and the delete) could leave the index with a stale template or a
+deleted identity's vector until the next start.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +47,7 @@ class FaissGallery:
         self.data_dir = Path(data_dir)
         self.store = Store(self.data_dir / "gallery.sqlite3", model_id, embedding_size)
         self.index = TemplateIndex(embedding_size, device=index_device)
+        self._writing = threading.Lock()  # SQLite commit + index update, as one step
         loaded = 0
         for seqs, vectors in self.store.templates():
             self.index.upsert(seqs, vectors)
@@ -66,8 +73,9 @@ class FaissGallery:
         return self.store.update_identity(identity_id, changes)
 
     def delete_identity(self, identity_id: str) -> None:
-        seq = self.store.delete_identity(identity_id)
-        self.index.remove([seq])
+        with self._writing:
+            seq = self.store.delete_identity(identity_id)
+            self.index.remove([seq])
 
     def _reindex(self, seq: int, centre: F32 | None) -> None:
         if centre is None:
@@ -82,13 +90,15 @@ class FaissGallery:
         qualities: Sequence[tuple[float, float, float]],
         source: str | None = None,
     ) -> list[FaceRow]:
-        seq, rows, centre = self.store.add_faces(identity_id, embeddings, qualities, source)
-        self._reindex(seq, centre)
+        with self._writing:
+            seq, rows, centre = self.store.add_faces(identity_id, embeddings, qualities, source)
+            self._reindex(seq, centre)
         return rows
 
     def delete_face(self, identity_id: str, face_id: str) -> None:
-        seq, centre = self.store.delete_face(identity_id, face_id)
-        self._reindex(seq, centre)
+        with self._writing:
+            seq, centre = self.store.delete_face(identity_id, face_id)
+            self._reindex(seq, centre)
 
     def list_faces(self, identity_id: str) -> list[FaceRow]:
         return self.store.list_faces(identity_id)
@@ -101,8 +111,9 @@ class FaissGallery:
 
     def bulk_enrol(self, names: Sequence[str], embeddings: F32) -> int:
         """Many one-face identities at once (load tests, migrations)."""
-        seqs, templates = self.store.bulk_enrol(names, embeddings)
-        self.index.upsert(seqs, templates)
+        with self._writing:
+            seqs, templates = self.store.bulk_enrol(names, embeddings)
+            self.index.upsert(seqs, templates)
         return len(seqs)
 
     def search(self, queries: F32, k: int) -> list[list[Match]]:
@@ -133,8 +144,9 @@ class FaissGallery:
             yield IdentityRecord(identity, faces, embeddings)
 
     def restore(self, record: IdentityRecord) -> None:
-        seq, centre = self.store.restore(record.identity, record.faces, record.embeddings)
-        self._reindex(seq, centre)
+        with self._writing:
+            seq, centre = self.store.restore(record.identity, record.faces, record.embeddings)
+            self._reindex(seq, centre)
 
     def counts(self) -> dict[str, int]:
         identities, searchable, faces = self.store.counts()
@@ -146,4 +158,6 @@ class FaissGallery:
         }
 
     def close(self) -> None:
-        self.store.close()
+        """Close SQLite once any change in progress has reached both SQLite and the index."""
+        with self._writing:
+            self.store.close()

@@ -131,6 +131,20 @@ class TemplateIndex:
         with self._lock:
             self._compact()
 
+    def entries(self) -> dict[int, F32]:
+        """``identity seq → vector`` of every live entry, read back from FAISS (CPU index)."""
+        if self.on_gpu:
+            raise NotImplementedError("entries() reads a CPU FAISS index only")
+        with self._lock:
+            seqs = np.flatnonzero(self._vector_of >= 0)
+            vids = self._vector_of[seqs]
+            vectors = (
+                self._index.reconstruct_batch(vids)
+                if len(vids)
+                else np.zeros((0, self.dim), np.float32)
+            )
+        return {int(s): np.asarray(v, np.float32) for s, v in zip(seqs, vectors, strict=True)}
+
     @property
     def stored(self) -> int:
         """Vectors physically in FAISS (live plus not yet compacted)."""

@@ -6,7 +6,9 @@ passed, and runs the model once on the lot in a thread (off the event loop). Eve
 its own future, so one caller's failure is its own: when a batch raises, its items are run
 again one by one and only the item that still fails gets the error. The queue is bounded:
 when it is full, ``submit`` raises :class:`~service.errors.Overloaded` at once rather than
-letting latency grow without limit.
+letting latency grow without limit. A pipeline checks every stage's room with ``admit``
+before it starts a request, and then queues the request's later items as ``admitted``: a
+request is refused before any model work is done for it, never halfway through.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class MicroBatcher(Generic[In, Out]):
     async def start(self) -> None:
         if self._tasks:
             return
-        self._queue = asyncio.Queue(self.max_queue)
+        self._queue = asyncio.Queue()  # bounded by ``admit``: see ``submit``
         self._tasks = [
             asyncio.create_task(self._work(), name=f"{self.name}-{i}") for i in range(self._workers)
         ]
@@ -100,26 +102,38 @@ class MicroBatcher(Generic[In, Out]):
         if self._own_executor:
             self._executor.shutdown(wait=True)
 
-    async def submit(self, item: In) -> Out:
-        """The model's output for ``item``; raises ``Overloaded`` when the queue is full."""
+    async def submit(self, item: In, admitted: bool = False) -> Out:
+        """The model's output for ``item``; raises ``Overloaded`` when the queue is full.
+
+        ``admitted``: the item belongs to a request that was let in earlier and already has
+        model work done for it (its faces were detected): it is queued even over the bound
+        rather than wasting that work. The entrance check (``admit`` on every stage a request
+        will reach) keeps such overflow bounded."""
         if self._queue is None:
             raise RuntimeError(f"batcher {self.name} is not started")
+        if not admitted:
+            self.admit()
         future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
-        try:
-            self._queue.put_nowait(_Pending(item, future))
-        except asyncio.QueueFull:
-            raise Overloaded(
-                f"{self.name} queue is full ({self.max_queue} items waiting); retry shortly"
-            ) from None
+        self._queue.put_nowait(_Pending(item, future))
         return await future
 
-    async def submit_many(self, items: Sequence[In]) -> list[Out]:
-        """Submit several items (e.g. all faces of one image); fails if any fails."""
-        if self._queue is not None and self.queue_depth + len(items) > self.max_queue:
+    def admit(self, count: int = 1) -> None:
+        """Raise ``Overloaded`` now unless ``count`` more items fit in the queue.
+
+        Callers check before costly work (reading and decoding an image), so that under
+        overload a request is refused in microseconds instead of after doing work for
+        nothing. ``submit`` checks again: this is an early answer, not a reservation."""
+        if self._queue is not None and self.queue_depth + count > self.max_queue:
             raise Overloaded(
-                f"{self.name} queue cannot take {len(items)} more items; retry shortly"
+                f"{self.name} queue is full ({self.queue_depth} of {self.max_queue} items "
+                f"waiting, {count} more asked); retry shortly"
             )
-        return list(await asyncio.gather(*(self.submit(i) for i in items)))
+
+    async def submit_many(self, items: Sequence[In], admitted: bool = False) -> list[Out]:
+        """Submit several items (e.g. all faces of one image); fails if any fails."""
+        if not admitted:
+            self.admit(len(items))
+        return list(await asyncio.gather(*(self.submit(i, admitted=True) for i in items)))
 
     async def _gather(self) -> list[_Pending[In, Out]]:
         assert self._queue is not None

@@ -70,9 +70,14 @@ async def test_full_queue_is_refused_at_once() -> None:
     with pytest.raises(Overloaded):
         await batcher.submit(3)
     assert time.perf_counter() - started < 0.1
+    with pytest.raises(Overloaded, match="queue is full"):
+        batcher.admit()  # the early check callers make before decoding
     release.set()
     assert await first == 0 and [await q for q in queued] == [1, 2]
     # the queue drained: new work is accepted again
+    batcher.admit(2)
+    with pytest.raises(Overloaded):
+        batcher.admit(3)  # more items than the queue holds at all
     assert await batcher.submit(4) == 4
     await batcher.stop()
 
@@ -92,3 +97,29 @@ async def test_submit_before_start_is_an_error() -> None:
     batcher: MicroBatcher[int, int] = MicroBatcher("t", lambda items: items)
     with pytest.raises(RuntimeError, match="not started"):
         await batcher.submit(1)
+
+
+async def test_items_of_an_admitted_request_are_queued_past_the_bound() -> None:
+    """A request let in earlier (its faces already detected) is not refused halfway."""
+    release = threading.Event()
+
+    def slow(items: list[int]) -> list[int]:
+        release.wait(5)
+        return items
+
+    batcher: MicroBatcher[int, int] = MicroBatcher(
+        "t", slow, max_batch=1, max_queue=1, max_wait_ms=0
+    )
+    await batcher.start()
+    first = asyncio.create_task(batcher.submit(0))
+    await asyncio.sleep(0.05)
+    queued = asyncio.create_task(batcher.submit(1))
+    await asyncio.sleep(0.01)
+    with pytest.raises(Overloaded):
+        await batcher.submit_many([2, 3])
+    admitted = asyncio.create_task(batcher.submit_many([2, 3], admitted=True))
+    await asyncio.sleep(0.01)
+    assert batcher.queue_depth == 3  # over the bound of 1, by the admitted request's items
+    release.set()
+    assert [await first, await queued, await admitted] == [0, 1, [2, 3]]
+    await batcher.stop()

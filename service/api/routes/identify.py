@@ -46,6 +46,7 @@ async def identify(request: Request, services: AppServices, _: Recognizer) -> Id
         params.threshold if params.threshold is not None else services.require_model().threshold
     )
     limit = min(params.max_faces or settings.max_faces, settings.max_faces)
+    services.admit_search()  # overloaded: refused before detection, not after
     faces = await faces_of(
         pipeline, image, aligned=params.aligned, max_faces=limit, limit=settings.max_faces
     )

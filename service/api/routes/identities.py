@@ -26,7 +26,7 @@ from service.audit import AuditLog
 from service.errors import NoFaceFound, TooManyFaces
 from service.gallery.store import FaceRow, IdentityRow
 from service.pipeline import Face
-from service.recognition import faces_of
+from service.recognition import faces_of_each
 
 router = APIRouter(prefix="/identities", tags=["identities"])
 
@@ -209,17 +209,12 @@ async def add_faces(
         raise ApiError(422, "invalid_request", "image: at least one image is required")
     await asyncio.to_thread(services.gallery.get_identity, identity_id)  # 404 before work
     pipeline = services.require_pipeline()
-    found = await asyncio.gather(
-        *(
-            faces_of(
-                pipeline,
-                d,
-                aligned=params.aligned,
-                max_faces=settings.max_faces,
-                limit=settings.max_faces,
-            )
-            for d in images
-        )
+    found = await faces_of_each(
+        pipeline,
+        images,
+        aligned=params.aligned,
+        max_faces=settings.max_faces,
+        limit=settings.max_faces,
     )
     chosen = [_the_face(faces, params.box, i) for i, faces in enumerate(found)]
     embeddings = np.stack([f.embedding for f in chosen])

@@ -13,7 +13,7 @@ from service.api.payload import read_payload
 from service.api.routes.common import face_fields
 from service.api.schemas import VerifiedFace, VerifyParams, VerifyResponse
 from service.api.state import AppServices, parse_params
-from service.recognition import cosine, faces_of, select_face
+from service.recognition import cosine, faces_of, faces_of_each, select_face
 
 router = APIRouter(tags=["recognition"])
 
@@ -58,9 +58,8 @@ async def verify(request: Request, services: AppServices, _: Recognizer) -> Veri
     limit = settings.max_faces
 
     if second is not None:
-        faces_a, faces_b = await asyncio.gather(
-            faces_of(pipeline, first, aligned=params.aligned, max_faces=limit, limit=limit),
-            faces_of(pipeline, second, aligned=params.aligned, max_faces=limit, limit=limit),
+        faces_a, faces_b = await faces_of_each(
+            pipeline, [first, second], aligned=params.aligned, max_faces=limit, limit=limit
         )
         a = select_face(faces_a, params.face, "image")
         b = select_face(faces_b, params.face, "image2")
