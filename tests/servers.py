@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 
 import httpx
 
@@ -24,8 +26,7 @@ def _wait(process: subprocess.Popen[bytes], ready: object, what: str, limit: flo
     deadline = time.monotonic() + limit
     while True:
         if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            raise AssertionError(f"{what} exited with {process.returncode}:\n{output}")
+            raise AssertionError(f"{what} exited with {process.returncode}")
         if callable(ready) and ready():
             return
         if time.monotonic() > deadline:
@@ -42,39 +43,115 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+class Server:
+    """``python -m service serve`` as a real process that can be started, killed (SIGKILL: a
+    crash), terminated (SIGTERM: a graceful stop) and started again on the same data.
+
+    Its output goes to a log file next to the data directory, never to a pipe nobody reads (a
+    full pipe would stall the server after a few hundred access-log lines)."""
+
+    def __init__(
+        self,
+        pack: Path,
+        data: Path,
+        env: dict[str, str] | None = None,
+        *,
+        verbose: bool = False,
+    ) -> None:
+        self.pack = pack
+        self.data = data
+        self.env = env or {}
+        self.verbose = verbose
+        self.log = data.parent / f"{data.name}-server.log"
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.lives = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, timeout: float = 120) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout)
+
+    def start(self, wait: bool = True) -> Server:
+        assert self.process is None or self.process.poll() is not None, "already running"
+        self.port = free_port()
+        environment = {
+            **os.environ,
+            "FACEREC_PACK": str(self.pack),
+            "FACEREC_DATA_DIR": str(self.data),
+            "FACEREC_DEVICE": "cpu",
+            "FACEREC_DET_THRESHOLD": "0.7",
+            "FACEREC_PORT": str(self.port),
+            **self.env,
+        }
+        self.lives += 1
+        command = [sys.executable, "-m", "service", *(["-v"] if self.verbose else []), "serve"]
+        with self.log.open("ab") as log:
+            log.write(f"\n===== life {self.lives} =====\n".encode())
+            self.process = subprocess.Popen(
+                command, env=environment, stdout=log, stderr=subprocess.STDOUT
+            )
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, limit: float = 120) -> None:
+        assert self.process is not None
+
+        def ready() -> bool:
+            try:
+                with self.client(timeout=5) as c:
+                    return c.get("/health/ready").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        try:
+            _wait(self.process, ready, "facerec serve", limit)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.output()[-4000:]}") from None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies at once, mid-request, mid-transaction."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def terminate(self, timeout: float = 60) -> tuple[int, float]:
+        """SIGTERM; returns the exit status and the seconds the process took to exit."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=timeout)
+        return code, time.monotonic() - started
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            _stop(self.process)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
 @contextmanager
 def serving(pack: Path, data: Path, env: dict[str, str] | None = None) -> Iterator[httpx.Client]:
-    """``python -m service serve`` on a free port, ready; stopped with SIGTERM afterwards."""
-    port = free_port()
-    environment = {
-        **os.environ,
-        "FACEREC_PACK": str(pack),
-        "FACEREC_DATA_DIR": str(data),
-        "FACEREC_DEVICE": "cpu",
-        "FACEREC_DET_THRESHOLD": "0.7",
-        "FACEREC_PORT": str(port),
-        **(env or {}),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve"],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-
-    def ready() -> bool:
-        try:
-            return client.get("/health/ready").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        _wait(process, ready, "facerec serve")
-        yield client
-    finally:
-        client.close()
-        _stop(process)
+    """A ready server on a free port for one life; stopped with SIGTERM afterwards."""
+    with Server(pack, data, env) as server:
+        server.start()
+        with server.client(timeout=60) as client:
+            yield client
 
 
 @contextmanager
@@ -82,22 +159,25 @@ def milvus_lite_server(data: Path) -> Iterator[str]:
     """A Milvus Lite gRPC server in its own process; yields its ``http://`` URI, which any
     number of processes can share, as they would a Milvus standalone server."""
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from milvus_lite.cmdline import main; main()",
-            "server",
-            "--data-dir",
-            str(data),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    data.mkdir(parents=True, exist_ok=True)
+    log = data.parent / f"{data.name}-milvus.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from milvus_lite.cmdline import main; main()",
+                "server",
+                "--data-dir",
+                str(data),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
     def ready() -> bool:
         try:
@@ -107,7 +187,10 @@ def milvus_lite_server(data: Path) -> Iterator[str]:
             return False
 
     try:
-        _wait(process, ready, "milvus-lite server", limit=60)
+        try:
+            _wait(process, ready, "milvus-lite server", limit=60)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{log.read_text(errors='replace')[-4000:]}") from None
         yield f"http://127.0.0.1:{port}"
     finally:
         _stop(process)

@@ -1,12 +1,10 @@
-"""``facerec serve`` as a real process for the security tests: its output goes to a file (a
-pipe would fill up and block the server under the access log), its pid is at hand for
-memory figures, its port for raw-socket clients."""
+"""``facerec serve`` for the security tests (:class:`tests.servers.Server` at debug level):
+its pid at hand for memory figures, its port for raw-socket clients, its output for the
+never-logged checks."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,18 +12,25 @@ from pathlib import Path
 
 import httpx
 
-from tests.servers import _stop, _wait, free_port
+from tests.servers import Server
 
 
 @dataclass
 class Served:
     http: httpx.Client
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
+    server: Server
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        assert self.server.process is not None
+        return self.server.process
+
+    @property
+    def port(self) -> int:
+        return self.server.port
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")
+        return self.server.output()
 
 
 def resident_bytes(pid: int) -> int:
@@ -57,36 +62,7 @@ def _status_kib(pid: int, field: str) -> int:
 @contextmanager
 def serving(pack: Path, data: Path, env: dict[str, str] | None = None) -> Iterator[Served]:
     """A ready server on a free port (``-v``: debug logging), stopped with SIGTERM after."""
-    port = free_port()
-    environment = {
-        **os.environ,
-        "FACEREC_PACK": str(pack),
-        "FACEREC_DATA_DIR": str(data),
-        "FACEREC_DEVICE": "cpu",
-        "FACEREC_DET_THRESHOLD": "0.7",
-        "FACEREC_PORT": str(port),
-        **(env or {}),
-    }
-    data.mkdir(parents=True, exist_ok=True)
-    log = data / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", "-v", "serve"],
-            env=environment,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-
-    def ready() -> bool:
-        try:
-            return http.get("/health/ready").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        _wait(process, ready, "facerec serve")
-        yield Served(http, process, port, log)
-    finally:
-        http.close()
-        _stop(process)
+    with Server(pack, data, env, verbose=True) as server:
+        server.start()
+        with server.client(timeout=60) as http:
+            yield Served(http, server)
