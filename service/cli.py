@@ -75,7 +75,9 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=math.ceil(settings.request_timeout_s),
+        timeout_graceful_shutdown=math.ceil(
+            settings.shutdown_timeout_s or settings.request_timeout_s
+        ),
     )
 
 

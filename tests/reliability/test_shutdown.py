@@ -168,7 +168,12 @@ def test_sigterm_lets_in_flight_requests_finish(
 def test_sigterm_past_the_graceful_timeout_leaves_the_gallery_whole(
     test_pack: Path, tmp_path: Path, one_face: bytes
 ) -> None:
-    env = {"FACEREC_DETECT_MAX_BATCH": "1", "FACEREC_REQUEST_TIMEOUT_S": "1"}
+    # a short drain, a long request timeout: what cuts requests off here is the shutdown
+    env = {
+        "FACEREC_DETECT_MAX_BATCH": "1",
+        "FACEREC_SHUTDOWN_TIMEOUT_S": "1",
+        "FACEREC_REQUEST_TIMEOUT_S": "60",
+    }
     with Server(test_pack, tmp_path / "data", env) as server:
         server.start()
         outcomes = _send_in_flight(server, one_face, 3 * IN_FLIGHT)  # more than 1 s of work
