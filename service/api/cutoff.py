@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.api.errors import error_response
+from service.api.asgi import StartTracker, send_error
 
 log = logging.getLogger(__name__)
 
@@ -29,27 +29,22 @@ class ShutdownCutoff:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = StartTracker(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except asyncio.CancelledError:
-            if started:
+            if tracked.started:
                 raise
             # This task is ending and nothing awaits it but the server, which has moved on to
             # its shutdown: answer instead of propagating the cancellation as a 500.
             log.warning("%s %s cut off by shutdown: 503", scope["method"], scope["path"])
-            response = error_response(
+            await send_error(
+                scope,
+                receive,
+                send,
                 503,
                 "shutting_down",
                 "the service is shutting down and cut this request off; retry (a write it "
                 "carried may have been applied whole: check before repeating it)",
                 **{"Retry-After": "1"},
             )
-            await response(scope, receive, send)

@@ -7,9 +7,9 @@ as it arrives and refused as soon as it passes the limit. Either way the client 
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.api.asgi import StartTracker, send_error
 
 
 class _TooLarge(Exception):
@@ -32,10 +32,9 @@ class BodySizeLimit:
             except ValueError:
                 too_big = False
             if too_big:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
                 return
         received = 0
-        started = False
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -46,36 +45,20 @@ class BodySizeLimit:
                     raise _TooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = StartTracker(send)
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, tracked)
         except _TooLarge:
-            if not started:
-                await self._refuse(send)
+            if not tracked.started:
+                await self._refuse(scope, receive, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "payload_too_large",
-                    "message": f"request body over the {self.max_bytes}-byte limit",
-                }
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_error(
+            scope,
+            receive,
+            send,
+            413,
+            "payload_too_large",
+            f"request body over the {self.max_bytes}-byte limit",
+            Connection="close",
         )
-        await send({"type": "http.response.body", "body": body})

@@ -11,10 +11,11 @@ its connection is closed instead.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.api.asgi import StartTracker, send_error
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +29,9 @@ class RequestTimeout:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = StartTracker(send)
         try:
-            await asyncio.wait_for(self.app(scope, receive, tracking_send), self.timeout_s)
+            await asyncio.wait_for(self.app(scope, receive, tracked), self.timeout_s)
         except asyncio.TimeoutError:
             log.warning(
                 "%s %s cancelled after the %.3g s request timeout",
@@ -45,29 +39,15 @@ class RequestTimeout:
                 scope.get("path"),
                 self.timeout_s,
             )
-            if started:
+            if tracked.started:
                 raise
-            await self._refuse(send)
-
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "request_timeout",
-                    "message": f"the request took longer than {self.timeout_s:g} s; it was "
-                    "cancelled (a gallery change may still have been committed)",
-                }
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 504,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+            await send_error(
+                scope,
+                receive,
+                send,
+                504,
+                "request_timeout",
+                f"the request took longer than {self.timeout_s:g} s; it was cancelled (a "
+                "gallery change may still have been committed)",
+                Connection="close",
+            )
