@@ -103,10 +103,10 @@ def enrol(folder: Path, pack: Path | None, data_dir: Path | None, device: str | 
     from tqdm import tqdm
 
     from service.audit import AuditLog
-    from service.enrol import count_images, enrol_folder
     from service.gallery.open import open_gallery
     from service.models.packs import load_pack
-    from service.pipeline import Pipeline
+    from service.recognition.folder_enrolment import count_images, enrol_folder
+    from service.recognition.pipeline import Pipeline
     from service.startup import decode_limits, detector_config, find_pack
 
     settings = _settings(pack=pack, data_dir=data_dir, device=device)

@@ -16,7 +16,7 @@ from service.gallery.types import Match
 from service.inference.batcher import MicroBatcher
 from service.models.loading import build_detector, build_embedder
 from service.models.packs import ModelPack, load_pack
-from service.pipeline import AsyncPipeline, Pipeline
+from service.recognition.pipeline import AsyncPipeline, Pipeline
 from service.settings import Settings
 from service.vision.decode import DecodeLimits
 from service.vision.detectors.base import DetectorConfig

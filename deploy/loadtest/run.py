@@ -58,7 +58,7 @@ def fill_gallery(pack: Path, data: Path, probe: Path, size: int, milvus_uri: str
     from service.gallery.milvus import MilvusGallery
     from service.gallery.types import Gallery
     from service.models.packs import load_pack
-    from service.pipeline import Pipeline
+    from service.recognition.pipeline import Pipeline
     from service.vision.detectors.base import DetectorConfig
 
     loaded = load_pack(pack)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from service.api.errors import ApiError
 from service.api.metrics import Metrics
 from service.errors import ModelNotReady
-from service.pipeline import AsyncPipeline
+from service.recognition.pipeline import AsyncPipeline
 from service.settings import Settings
 
 P = TypeVar("P", bound=BaseModel)

@@ -26,7 +26,7 @@ def _pairs(bin_file: Path | None, pairs: Path | None, images: Path | None) -> An
 
 
 def _pipeline(pack: Path, device: str) -> Any:
-    from service.pipeline import Pipeline
+    from service.recognition.pipeline import Pipeline
 
     return Pipeline.from_pack(pack, device=device)
 

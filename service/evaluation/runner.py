@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from service.errors import FaceRecError, NoFaceFound
 from service.inference.embedder import l2_normalise
-from service.pipeline import Pipeline
+from service.recognition.pipeline import Pipeline
 from service.vision.align import align_faces, as_aligned_crop
 
 F32 = npt.NDArray[np.float32]

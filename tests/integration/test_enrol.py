@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from service.cli import cli
-from service.enrol import enrol_folder
 from service.gallery.gallery import FaissGallery
 from service.models.packs import load_pack
-from service.pipeline import Pipeline
+from service.recognition.folder_enrolment import enrol_folder
+from service.recognition.pipeline import Pipeline
 from service.vision.detectors.base import DetectorConfig
 
 

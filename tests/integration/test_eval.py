@@ -42,7 +42,7 @@ def _augment(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 @pytest.fixture(scope="module")
 def aligned_faces(insightface_images: Path, test_pack: Path) -> list[np.ndarray]:
     """Seven aligned 112×112 crops (BGR): the six of t1.jpg and Tom Hanks."""
-    from service.pipeline import Pipeline
+    from service.recognition.pipeline import Pipeline
     from service.vision.align import align_faces
     from service.vision.detectors.base import DetectorConfig
 

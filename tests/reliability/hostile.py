@@ -142,7 +142,7 @@ def zip_of(name: str, data: bytes) -> bytes:
 
 def one_face_jpeg(pack: Path, photo: bytes) -> bytes:
     """A JPEG holding exactly one face: the best-scored face of ``photo`` with a margin."""
-    from service.pipeline import Pipeline
+    from service.recognition.pipeline import Pipeline
     from service.vision.detectors.base import DetectorConfig
 
     pipeline = Pipeline.from_pack(pack, device="cpu", detector=DetectorConfig(threshold=0.7))

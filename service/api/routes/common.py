@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from service.api.schemas import FaceBox
-from service.pipeline import Face
+from service.recognition.pipeline import Face
 
 F = TypeVar("F", bound=FaceBox)
 

@@ -11,7 +11,7 @@ from service.api.payload import read_payload
 from service.api.routes.common import face_fields
 from service.api.schemas import Candidate, IdentifiedFace, IdentifyParams, IdentifyResponse
 from service.api.state import AppServices, parse_params
-from service.recognition import faces_of
+from service.recognition.faces import faces_of
 
 router = APIRouter(tags=["recognition"])
 

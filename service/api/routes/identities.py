@@ -25,8 +25,8 @@ from service.api.state import AppServices, parse_params
 from service.audit import AuditLog
 from service.errors import NoFaceFound, TooManyFaces
 from service.gallery.store import FaceRow, IdentityRow
-from service.pipeline import Face
-from service.recognition import faces_of_each
+from service.recognition.faces import faces_of_each
+from service.recognition.pipeline import Face
 
 router = APIRouter(prefix="/identities", tags=["identities"])
 

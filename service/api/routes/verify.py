@@ -13,7 +13,7 @@ from service.api.payload import read_payload
 from service.api.routes.common import face_fields
 from service.api.schemas import VerifiedFace, VerifyParams, VerifyResponse
 from service.api.state import AppServices, parse_params
-from service.recognition import cosine, faces_of, faces_of_each, select_face
+from service.recognition.faces import cosine, faces_of, faces_of_each, select_face
 
 router = APIRouter(tags=["recognition"])
 

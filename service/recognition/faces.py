@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 
 from service.errors import NoFaceFound
-from service.pipeline import AsyncPipeline, Face
+from service.recognition.pipeline import AsyncPipeline, Face
 
 __all__ = ["cosine", "faces_of", "faces_of_each", "select_face"]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from service.audit import AuditLog
 from service.errors import FaceRecError
 from service.gallery.types import Gallery
-from service.pipeline import Pipeline
+from service.recognition.pipeline import Pipeline
 
 __all__ = ["EnrolSummary", "enrol_folder"]
 
