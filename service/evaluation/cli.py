@@ -44,10 +44,12 @@ def _embed(
 
 
 def _scores(pipeline: Any, data: Any, flip: bool) -> tuple[np.ndarray, int]:
+    from service.recognition.matching import cosines
+
     emb, found = _embed(pipeline, data.images, data.aligned, flip, "embed")
     a = np.array([p[0] for p in data.pairs])
     b = np.array([p[1] for p in data.pairs])
-    return np.sum(emb[a] * emb[b], axis=1), len(found) - sum(found)
+    return cosines(emb[a], emb[b]), len(found) - sum(found)
 
 
 @click.group("eval")

@@ -1,7 +1,8 @@
 """``facerec enrol DIR``: bulk enrolment from a folder with one sub-folder per identity.
 
 Each sub-folder becomes an identity (its name; ``external_id`` = the folder name, so a rerun
-finds it again). Each image must hold exactly one usable face; others are skipped and the
+finds it again). Each image must hold exactly one usable face (the enrolment rule the API
+applies, :func:`~service.recognition.choice.enrolment_face`); others are skipped and the
 reason counted. Every image's outcome is journaled in the gallery database in the same
 transaction as its face, keyed by folder and content hash: an interrupted run, started again,
 continues where it stopped and enrols nothing twice.
@@ -23,6 +24,7 @@ from pathlib import Path
 from service.audit import AuditLog
 from service.errors import FaceRecError
 from service.gallery.types import Gallery
+from service.recognition.choice import enrolment_face
 from service.recognition.pipeline import Pipeline
 
 __all__ = ["EnrolSummary", "enrol_folder"]
@@ -90,16 +92,12 @@ def _enrol_one(
     source: str,
     audit: AuditLog | None,
 ) -> str | None:
-    """None when enrolled, else the reason it was skipped."""
+    """None when enrolled, else the reason it was skipped (the error code: ``no_face``,
+    ``too_many_faces``, ``invalid_image``, ...)."""
     try:
-        faces = pipeline.faces(data)
+        face = enrolment_face(pipeline.faces(data), None, source)
     except FaceRecError as exc:
         return exc.code
-    if not faces:
-        return "no_face"
-    if len(faces) > 1:
-        return "too_many_faces"
-    face = faces[0]
     quality = (round(face.score, 5), round(face.width, 1), round(face.height, 1))
     rows = gallery.add_faces(identity_id, face.embedding[None], [quality], source)
     if audit is not None:

@@ -12,6 +12,7 @@ from service.api.routes.common import face_fields
 from service.api.schemas import Candidate, IdentifiedFace, IdentifyParams, IdentifyResponse
 from service.api.state import AppServices, parse_params
 from service.recognition.faces import faces_of
+from service.recognition.matching import best_match
 
 router = APIRouter(tags=["recognition"])
 
@@ -58,6 +59,6 @@ async def identify(request: Request, services: AppServices, _: Recognizer) -> Id
             Candidate(identity_id=m.identity_id, name=m.name, similarity=round(m.similarity, 6))
             for m in matches
         ]
-        best = candidates[0] if candidates and candidates[0].similarity >= threshold else None
+        best = candidates[0] if best_match(matches, threshold) is not None else None
         out.append(IdentifiedFace(**face_fields(face), candidates=candidates, match=best))  # type: ignore[arg-type]
     return IdentifyResponse(faces=out, faces_found=len(faces), threshold=threshold)

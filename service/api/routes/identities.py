@@ -23,10 +23,9 @@ from service.api.schemas import (
 )
 from service.api.state import AppServices, parse_params
 from service.audit import AuditLog
-from service.errors import NoFaceFound, TooManyFaces
 from service.gallery.store import FaceRow, IdentityRow
+from service.recognition.choice import enrolment_face
 from service.recognition.faces import faces_of_each
-from service.recognition.pipeline import Face
 
 router = APIRouter(prefix="/identities", tags=["identities"])
 
@@ -155,28 +154,6 @@ async def list_faces(
     return [_face(r) for r in rows]
 
 
-def _iou(a: list[float], b: list[float]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _the_face(faces: list[Face], box: list[float] | None, index: int) -> Face:
-    where = f"image {index + 1}"
-    if not faces:
-        raise NoFaceFound(f"no face found in {where}")
-    if box is not None:
-        best = max(faces, key=lambda f: _iou([float(v) for v in f.bbox], box))
-        if _iou([float(v) for v in best.bbox], box) < 0.3:
-            raise NoFaceFound(f"no face at the given box in {where}")
-        return best
-    if len(faces) > 1:
-        raise TooManyFaces(f"{where} holds {len(faces)} faces; give a box to choose one")
-    return faces[0]
-
-
 @router.post(
     "/{identity_id}/faces",
     status_code=201,
@@ -216,7 +193,7 @@ async def add_faces(
         max_faces=settings.max_faces,
         limit=settings.max_faces,
     )
-    chosen = [_the_face(faces, params.box, i) for i, faces in enumerate(found)]
+    chosen = [enrolment_face(faces, params.box, f"image {i + 1}") for i, faces in enumerate(found)]
     embeddings = np.stack([f.embedding for f in chosen])
     qualities = [(round(f.score, 5), round(f.width, 1), round(f.height, 1)) for f in chosen]
     rows = await asyncio.to_thread(services.gallery.add_faces, identity_id, embeddings, qualities)

@@ -13,7 +13,9 @@ from service.api.payload import read_payload
 from service.api.routes.common import face_fields
 from service.api.schemas import VerifiedFace, VerifyParams, VerifyResponse
 from service.api.state import AppServices, parse_params
-from service.recognition.faces import cosine, faces_of, faces_of_each, select_face
+from service.recognition.choice import select_face
+from service.recognition.faces import faces_of, faces_of_each
+from service.recognition.matching import accepts, cosine
 
 router = APIRouter(tags=["recognition"])
 
@@ -82,7 +84,7 @@ async def verify(request: Request, services: AppServices, _: Recognizer) -> Veri
     return VerifyResponse(
         similarity=round(similarity, 6),
         threshold=threshold,
-        match=similarity >= threshold,
+        match=accepts(similarity, threshold),
         faces=used,
         identity_id=identity_id,
     )
