@@ -10,8 +10,7 @@ from service.api.auth import Recognizer
 from service.api.docs import image_request_body
 from service.api.errors import error_responses
 from service.api.requests import ImageRequest, image_request
-from service.api.routes.common import face_fields
-from service.api.schemas import EmbeddedFace, EmbedParams, EmbedResponse
+from service.api.schemas import EmbedParams, EmbedResponse
 from service.api.state import AppServices, ReadyRecognition
 
 router = APIRouter(tags=["recognition"])
@@ -38,11 +37,4 @@ async def embed(
         body.images["image"][0], aligned=params.aligned, max_faces=params.max_faces
     )
     services.metrics.faces_per_request.labels("/embed").observe(found.faces_found)
-    return EmbedResponse(
-        faces=[
-            EmbeddedFace(**face_fields(f), embedding=[float(v) for v in f.embedding])  # type: ignore[arg-type]
-            for f in found.faces
-        ],
-        faces_found=found.faces_found,
-        embedding_size=found.embedding_size,
-    )
+    return EmbedResponse.model_validate(found)

@@ -10,8 +10,7 @@ from service.api.auth import Recognizer
 from service.api.docs import image_request_body
 from service.api.errors import error_responses
 from service.api.requests import ImageRequest, image_request
-from service.api.routes.common import face_fields
-from service.api.schemas import Candidate, IdentifiedFace, IdentifyParams, IdentifyResponse
+from service.api.schemas import IdentifyParams, IdentifyResponse
 from service.api.state import AppGallery, AppServices, ReadyRecognition
 
 router = APIRouter(tags=["recognition"])
@@ -57,12 +56,4 @@ async def identify(
         threshold=params.threshold,
     )
     services.metrics.faces_per_request.labels("/identify").observe(result.faces_found)
-    out = []
-    for face in result.faces:
-        candidates = [
-            Candidate(identity_id=m.identity_id, name=m.name, similarity=round(m.similarity, 6))
-            for m in face.candidates
-        ]
-        best = candidates[0] if face.match is not None else None
-        out.append(IdentifiedFace(**face_fields(face), candidates=candidates, match=best))  # type: ignore[arg-type]
-    return IdentifyResponse(faces=out, faces_found=result.faces_found, threshold=result.threshold)
+    return IdentifyResponse.model_validate(result)

@@ -23,7 +23,6 @@ from service.api.schemas import (
     IdentityPatch,
 )
 from service.api.state import AppGallery, Changes, ReadyRecognition
-from service.gallery.store import FaceRow, IdentityRow
 
 router = APIRouter(prefix="/identities", tags=["identities"])
 
@@ -34,29 +33,6 @@ FacesBody = Annotated[
     ImageRequest[AddFacesParams],
     Depends(image_request(AddFacesParams, {"image"}, missing="at least one image is required")),
 ]
-
-
-def _identity(row: IdentityRow) -> Identity:
-    return Identity(
-        id=row.id,
-        name=row.name,
-        external_id=row.external_id,
-        metadata=row.metadata,
-        face_count=row.face_count,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-def _face(row: FaceRow) -> FaceRecord:
-    return FaceRecord(
-        id=row.id,
-        identity_id=row.identity_id,
-        score=row.score,
-        width=row.width,
-        height=row.height,
-        created_at=row.created_at,
-    )
 
 
 @router.post(
@@ -70,7 +46,7 @@ async def create(body: IdentityCreate, changes: Changes) -> Identity:
     row = await asyncio.to_thread(
         changes.create_identity, body.name, body.external_id, body.metadata
     )
-    return _identity(row)
+    return Identity.model_validate(row)
 
 
 @router.get(
@@ -86,7 +62,9 @@ async def list_(
     offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # SQLite INTEGER range
 ) -> IdentityList:
     rows, total = await asyncio.to_thread(gallery.list_identities, limit, offset)
-    return IdentityList(items=[_identity(r) for r in rows], total=total, limit=limit, offset=offset)
+    return IdentityList.model_validate(
+        {"items": rows, "total": total, "limit": limit, "offset": offset}
+    )
 
 
 @router.get(
@@ -96,7 +74,7 @@ async def list_(
     responses=error_responses(401, 403, 404, 422, 429, 504),
 )
 async def get(identity_id: IdentityId, _: Manager, gallery: AppGallery) -> Identity:
-    return _identity(await asyncio.to_thread(gallery.get_identity, identity_id))
+    return Identity.model_validate(await asyncio.to_thread(gallery.get_identity, identity_id))
 
 
 @router.patch(
@@ -107,7 +85,8 @@ async def get(identity_id: IdentityId, _: Manager, gallery: AppGallery) -> Ident
 )
 async def update(identity_id: IdentityId, body: IdentityPatch, changes: Changes) -> Identity:
     fields = body.model_dump(exclude_unset=True)
-    return _identity(await asyncio.to_thread(changes.update_identity, identity_id, fields))
+    row = await asyncio.to_thread(changes.update_identity, identity_id, fields)
+    return Identity.model_validate(row)
 
 
 @router.delete(
@@ -129,7 +108,7 @@ async def delete(identity_id: IdentityId, changes: Changes) -> Response:
 )
 async def list_faces(identity_id: IdentityId, _: Manager, gallery: AppGallery) -> list[FaceRecord]:
     rows = await asyncio.to_thread(gallery.list_faces, identity_id)
-    return [_face(r) for r in rows]
+    return [FaceRecord.model_validate(r) for r in rows]
 
 
 @router.post(
@@ -158,9 +137,7 @@ async def add_faces(
     enrolled = await recognition.add_faces(
         changes, identity_id, body.images["image"], box=params.box, aligned=params.aligned
     )
-    return AddFacesResponse(
-        identity=_identity(enrolled.identity), faces=[_face(r) for r in enrolled.faces]
-    )
+    return AddFacesResponse.model_validate(enrolled)
 
 
 @router.delete(

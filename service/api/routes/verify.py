@@ -10,8 +10,7 @@ from service.api.auth import Recognizer
 from service.api.docs import image_request_body
 from service.api.errors import ApiError, error_responses
 from service.api.requests import ImageRequest, image_request
-from service.api.routes.common import face_fields
-from service.api.schemas import VerifiedFace, VerifyParams, VerifyResponse
+from service.api.schemas import VerifyParams, VerifyResponse
 from service.api.state import AppGallery, ReadyRecognition
 
 router = APIRouter(tags=["recognition"])
@@ -67,13 +66,4 @@ async def verify(
             face=params.face,
             threshold=params.threshold,
         )
-    return VerifyResponse(
-        similarity=round(result.similarity, 6),
-        threshold=result.threshold,
-        match=result.match,
-        faces=[
-            VerifiedFace(**face_fields(f), source=f.source, faces_found=f.faces_found)  # type: ignore[arg-type]
-            for f in result.faces
-        ],
-        identity_id=result.identity_id,
-    )
+    return VerifyResponse.model_validate(result)
