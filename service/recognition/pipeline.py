@@ -11,6 +11,7 @@ import asyncio
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,8 @@ __all__ = ["AsyncPipeline", "BatchObserver", "Face", "Pipeline"]
 
 Embedding = npt.NDArray[np.float32]
 BatchObserver = Callable[[int, float], None]  # (items, seconds) of one model call
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 
 @dataclass(frozen=True)
@@ -124,23 +127,26 @@ class AsyncPipeline:
         observe: Callable[[str], BatchObserver] | None = None,
     ) -> None:
         self.pipeline = pipeline
-        self.detect_batcher: MicroBatcher[RGBImage, list[DetectedFace]] = MicroBatcher(
-            "detect",
-            self._detect_batch,
-            max_batch=detect_max_batch,
-            max_wait_ms=detect_max_wait_ms,
-            max_queue=max_queue,
-            workers=detect_workers,
-            on_batch=observe("detect") if observe is not None else None,
+
+        def batcher(
+            name: str, fn: Callable[[list[In]], Sequence[Out]], size: int, wait: float, workers: int
+        ) -> MicroBatcher[In, Out]:
+            on_batch = observe(name) if observe is not None else None
+            return MicroBatcher(
+                name,
+                fn,
+                max_batch=size,
+                max_wait_ms=wait,
+                max_queue=max_queue,
+                workers=workers,
+                on_batch=on_batch,
+            )
+
+        self.detect_batcher: MicroBatcher[RGBImage, list[DetectedFace]] = batcher(
+            "detect", self._detect_batch, detect_max_batch, detect_max_wait_ms, detect_workers
         )
-        self.embed_batcher: MicroBatcher[RGBImage, Embedding] = MicroBatcher(
-            "embed",
-            self._embed_batch,
-            max_batch=embed_max_batch,
-            max_wait_ms=embed_max_wait_ms,
-            max_queue=max_queue,
-            workers=embed_workers,
-            on_batch=observe("embed") if observe is not None else None,
+        self.embed_batcher: MicroBatcher[RGBImage, Embedding] = batcher(
+            "embed", self._embed_batch, embed_max_batch, embed_max_wait_ms, embed_workers
         )
 
     def _detect_batch(self, images: list[RGBImage]) -> list[list[DetectedFace]]:
