@@ -16,15 +16,6 @@ from service.cli import cli
 from service.evaluation.datasets import read_bin, read_pairs, write_bin
 from service.models.packs import load_pack
 
-T1_BOXES = [
-    (908, 62, 1013, 200),
-    (54, 262, 171, 395),
-    (270, 150, 374, 268),
-    (741, 342, 842, 475),
-    (465, 264, 571, 411),
-    (1134, 276, 1226, 400),
-]
-
 
 def _png(image: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".png", image)
