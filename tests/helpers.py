@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from PIL import Image
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "T1_BOXES",
     "b64",
     "make_face_folder",
+    "need_milvus",
     "noise_crops",
     "one_face_jpeg",
     "scale",
@@ -34,6 +36,12 @@ LONG = os.environ.get("FACEREC_RELIABILITY_LONG", "") not in ("", "0")
 def scale(ci: int, long: int) -> int:
     """How many cases, cycles or requests a test runs in this mode."""
     return long if LONG else ci
+
+
+def need_milvus() -> None:
+    """Skip, saying why, where the ``milvus`` extra (pymilvus, milvus-lite) is not installed."""
+    pytest.importorskip("pymilvus", reason="the milvus extra (pymilvus) is not installed")
+    pytest.importorskip("milvus_lite", reason="the milvus extra (milvus-lite) is not installed")
 
 
 # ---------- encodings and images ----------

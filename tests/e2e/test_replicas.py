@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import b64
+from tests.helpers import b64, need_milvus
 from tests.servers import milvus_lite_server, serving
+
+need_milvus()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from PIL import Image
 
 from service.app import create_app
 from service.settings import ApiKey, Settings
-from tests.helpers import b64
+from tests.helpers import b64, need_milvus
 
 RECOGNIZE = "r" * 24
 MANAGE = "m" * 24
@@ -25,6 +25,8 @@ def client(
     test_pack: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[TestClient]:
     """The app on each gallery backend (milvus: a Milvus Lite file in the data folder)."""
+    if request.param == "milvus":
+        need_milvus()
     settings = Settings(
         pack=test_pack,
         data_dir=tmp_path_factory.mktemp("data"),

@@ -91,6 +91,7 @@ def test_lfw_pairs_file(tmp_path: Path, aligned_faces: list[np.ndarray]) -> None
     assert data.pairs == [(0, 1), (0, 2)]
 
 
+@pytest.mark.slow  # embeds the 280 images twice (--flip): 40-60 s on two busy cores
 def test_eval_verify_reports_and_plots(bin_set: Path, test_pack: Path, tmp_path: Path) -> None:
     args = [
         "eval",
@@ -117,6 +118,7 @@ def test_eval_verify_reports_and_plots(bin_set: Path, test_pack: Path, tmp_path:
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 
 
+@pytest.mark.slow  # embeds the 280 images: 35-55 s on two busy cores
 def test_calibrate_writes_the_threshold_into_the_pack(
     bin_set: Path, test_pack: Path, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from service.audit import AuditLog
-from tests.helpers import b64
+from tests.helpers import b64, need_milvus
 from tests.reliability.apps import BOTH, MANAGE, running, settings_for
 
 
@@ -45,7 +45,7 @@ def test_enrolments_and_deletions_are_audited(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     if backend == "milvus":
-        pytest.importorskip("pymilvus", reason="the milvus extra is not installed")
+        need_milvus()
     caplog.set_level(logging.INFO, logger="facerec.audit")
     audit_path = tmp_path / "logs" / "audit.jsonl"
     settings = settings_for(
