@@ -58,6 +58,8 @@ async def identify(request: Request, services: AppServices, _: Recognizer) -> Id
             Candidate(identity_id=m.identity_id, name=m.name, similarity=round(m.similarity, 6))
             for m in matches
         ]
-        best = candidates[0] if candidates and candidates[0].similarity >= threshold else None
+        # the match rule on the similarity itself, not on its rounding for display (which
+        # could lift an impostor just below the threshold onto it)
+        best = candidates[0] if matches and matches[0].similarity >= threshold else None
         out.append(IdentifiedFace(**face_fields(face), candidates=candidates, match=best))  # type: ignore[arg-type]
     return IdentifyResponse(faces=out, faces_found=len(faces), threshold=threshold)
