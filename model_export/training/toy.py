@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -268,6 +269,12 @@ def _run(config: ToyConfig, out: Path, plt: Any) -> dict[str, dict[str, Any]]:
         "(quantiles gap_quantile..1-gap_quantile of deviations from the circular-mean centre, "
         "training features); negative = overlap",
         "results": results,
+        # the same seed gives other last digits on another PyTorch or BLAS: say which made it
+        "environment": {
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
     }
     (out / NUMBERS).write_text(json.dumps(numbers, indent=2) + "\n", encoding="utf-8")
     return results

@@ -44,12 +44,13 @@ def _embed(
 
 
 def _scores(pipeline: Any, data: Any, flip: bool) -> tuple[np.ndarray, int]:
-    from service.recognition.matching import cosines
+    from service.recognition.matching import cosine
 
     emb, found = _embed(pipeline, data.images, data.aligned, flip, "embed")
-    a = np.array([p[0] for p in data.pairs])
-    b = np.array([p[1] for p in data.pairs])
-    return cosines(emb[a], emb[b]), len(found) - sum(found)
+    # the service's own cosine (float32 dot, clipped), so that a calibrated threshold is
+    # compared with the very numbers /verify computes for the same embeddings
+    scores = np.array([cosine(emb[i], emb[j]) for i, j in data.pairs], dtype=np.float64)
+    return scores, len(found) - sum(found)
 
 
 @click.group("eval")
@@ -110,7 +111,7 @@ def verify_command(
     click.echo(f"accuracy (10-fold)  {report['accuracy']:.4%} ± {report['accuracy_std']:.4%}")
     click.echo(f"EER                 {report['eer']:.4%}")
     for far, row in report["tar_at_far"].items():
-        click.echo(f"TAR @ FAR {far:<8} {row['tar']:.4%}  (threshold {row['threshold']:.4f})")
+        click.echo(f"TAR @ FAR {far:<8} {row['tar']:.4%}  (threshold {row['threshold']:.6f})")
     click.echo(f"wrote {out / 'report.json'} and {out / 'roc.png'}")
 
 
@@ -225,7 +226,7 @@ def calibrate_command(
         )
     data = _pairs(bin_file, pairs, images)
     scores, _ = _scores(_pipeline(pack, device), data, flip)
-    found = tar_at_far(scores, data.same, [far])
+    found = tar_at_far(scores, data.same, [far], decimals=6)
     if far not in found:
         impostors = len(data.same) - sum(data.same)
         raise click.ClickException(
@@ -235,13 +236,13 @@ def calibrate_command(
     loaded = load_pack(pack)
     name = (bin_file or pairs or Path("pairs")).name
     spec = ThresholdSpec(
-        value=round(threshold, 6),
+        value=threshold,  # rounded up: never accepts more impostors than FAR allows
         source="calibrated",
         far=far,
         note=f"TAR {tar:.4f} at FAR {far:g} on {name} ({len(data.same)} pairs)",
     )
     write_manifest(pack, loaded.manifest.model_copy(update={"verify_threshold": spec}))
     click.echo(
-        f"threshold {threshold:.4f} (TAR {tar:.4%} at FAR {far:g}) written to "
+        f"threshold {threshold:.6f} (TAR {tar:.4%} at FAR {far:g}) written to "
         f"{pack / 'manifest.json'}"
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,7 @@ __all__ = [
     "eer",
     "kfold_accuracy",
     "roc",
+    "round_up",
     "tar_at_far",
     "threshold_for_far",
 ]
@@ -87,10 +89,25 @@ def threshold_for_far(scores: Scores, same: Sequence[bool] | Labels, far: float)
     return float(np.nextafter(impostors[allowed], np.inf))
 
 
+def round_up(threshold: float, decimals: int) -> float:
+    """``threshold`` rounded *up* to ``decimals`` places: a shorter number to store or show
+    that accepts no score the exact one refuses (rounding to the nearest can fall below the
+    boundary impostor's score, and ``similarity >= threshold`` would then accept it)."""
+    step = Decimal(1).scaleb(-decimals)
+    # Decimal(float) is exact, and float() of a decimal ≥ t is ≥ t (rounding is monotonic)
+    return float(Decimal(threshold).quantize(step, rounding=ROUND_CEILING))
+
+
 def tar_at_far(
-    scores: Scores, same: Sequence[bool] | Labels, fars: Sequence[float]
+    scores: Scores,
+    same: Sequence[bool] | Labels,
+    fars: Sequence[float],
+    decimals: int | None = None,
 ) -> dict[float, tuple[float, float]]:
-    """``far → (TAR, threshold)``; a FAR below 1 / impostors is not measurable and is left out."""
+    """``far → (TAR, threshold)``; a FAR below 1 / impostors is not measurable and is left out.
+
+    With ``decimals``, each threshold is rounded up to that many places (:func:`round_up`) and
+    the TAR is the one at the rounded threshold: what a service applying it would see."""
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(same, dtype=bool)
     n_impostors = int((~y).sum())
@@ -99,6 +116,8 @@ def tar_at_far(
         if far * n_impostors < 1:
             continue
         t = threshold_for_far(s, y, far)
+        if decimals is not None:
+            t = round_up(t, decimals)
         out[far] = (float(np.mean(accepts(s[y], t))), t)
     return out
 

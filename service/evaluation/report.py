@@ -20,7 +20,7 @@ def verification_report(
     scores: npt.NDArray[np.floating], same: Sequence[bool], missed: int
 ) -> dict[str, Any]:
     folds = kfold_accuracy(scores, same)
-    tars = tar_at_far(scores, same, FARS)
+    tars = tar_at_far(scores, same, FARS, decimals=6)  # thresholds as one would set them
     return {
         "pairs": len(same),
         "genuine": int(np.sum(same)),
@@ -31,8 +31,7 @@ def verification_report(
         "fold_thresholds": [round(t, 5) for t in folds.thresholds],
         "eer": round(eer(scores, same), 5),
         "tar_at_far": {
-            f"{far:g}": {"tar": round(t, 5), "threshold": round(th, 5)}
-            for far, (t, th) in tars.items()
+            f"{far:g}": {"tar": round(t, 5), "threshold": th} for far, (t, th) in tars.items()
         },
     }
 

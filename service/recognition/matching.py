@@ -19,7 +19,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from service.models.manifest import ThresholdSpec
 
-__all__ = ["Threshold", "accepts", "best_match", "cosine", "cosines"]
+__all__ = ["Threshold", "accepts", "best_match", "cosine"]
 
 
 class _Scored(Protocol):
@@ -33,16 +33,6 @@ M = TypeVar("M", bound=_Scored)
 def cosine(a: npt.NDArray[np.floating[Any]], b: npt.NDArray[np.floating[Any]]) -> float:
     """Cosine similarity of two unit vectors, clipped to [-1, 1]."""
     return float(np.clip(np.dot(a, b), -1.0, 1.0))
-
-
-def cosines(
-    a: npt.NDArray[np.floating[Any]], b: npt.NDArray[np.floating[Any]]
-) -> npt.NDArray[np.float32]:
-    """Row-wise :func:`cosine` of two ``(N, E)`` arrays of unit vectors."""
-    similarity: npt.NDArray[np.float32] = np.clip(np.sum(a * b, axis=1), -1.0, 1.0).astype(
-        np.float32
-    )
-    return similarity
 
 
 @overload
@@ -59,7 +49,9 @@ def accepts(
 
 
 def best_match(candidates: Sequence[M], threshold: float) -> M | None:
-    """The best candidate (the first: candidates come most similar first) if it matches."""
+    """The best candidate (the first: candidates come most similar first) if it matches,
+    judged on its similarity itself, not on its rounding for display (which could lift an
+    impostor just below the threshold onto it)."""
     if candidates and accepts(candidates[0].similarity, threshold):
         return candidates[0]
     return None

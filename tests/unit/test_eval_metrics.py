@@ -63,3 +63,35 @@ def test_cmc_by_hand() -> None:
     )
     curve = cmc(sim, probes, gallery, max_rank=3)
     np.testing.assert_allclose(curve, [0.5, 0.75, 1.0])
+
+
+def test_stored_thresholds_never_accept_more_impostors_than_the_far_allows() -> None:
+    # `facerec eval calibrate` once stored round(threshold, 6): 0.480949 for a boundary
+    # impostor at 0.4809491, which `similarity >= threshold` then accepts (FAR doubled)
+    rng = np.random.default_rng(7)
+    base = np.round(rng.uniform(0.2, 0.6, 12), 3)
+    near_ties = np.concatenate([base, base + 1e-7, base + 4e-7, base - 3e-7, [0.4809491] * 3])
+    impostor = np.concatenate([near_ties, [0.4809491, 0.4809494, 0.4809496, 0.48094949]])
+    genuine = np.array([0.9, 0.7, 0.4809492, 0.4809499, 0.481, 0.5, 0.3])
+    scores = np.concatenate([genuine, impostor])
+    same = np.concatenate([np.ones(len(genuine), bool), np.zeros(len(impostor), bool)])
+    n = len(impostor)
+    fars = sorted({k / n for k in range(1, n)} | {0.1, 0.25, 0.4, 0.5})
+    found = tar_at_far(scores, same, fars, decimals=6)
+    assert set(found) == set(fars)
+    for far, (tar, threshold) in found.items():
+        assert threshold == round(threshold, 6)  # short enough for a manifest
+        # applied as the service applies it: a match is similarity >= threshold
+        accepted = sum(float(score) >= threshold for score in impostor)
+        assert accepted <= int(np.floor(far * n)), (far, threshold, accepted)
+        assert tar == pytest.approx(np.mean([g >= threshold for g in genuine]))
+
+
+def test_round_up_is_the_smallest_short_number_not_below() -> None:
+    from service.evaluation.metrics import round_up
+
+    assert round_up(0.48094910000000005, 6) == 0.480950
+    assert round_up(0.48095, 6) == 0.48095  # already short: unchanged
+    assert round_up(-0.1234561, 6) == -0.123456
+    for t in np.random.default_rng(0).uniform(-1, 1, 2000):
+        assert t <= round_up(float(t), 6) < t + 1.000001e-6

@@ -94,6 +94,45 @@ def test_arcface_past_pi_is_cos_theta_minus_m_sin_m() -> None:
     torch.testing.assert_close(target, expected.float(), atol=1e-3, rtol=0)
 
 
+def _formula(margin: Margin, cos_theta: float) -> float:
+    """Eq. 4 by hand, with the replacement past π that the module documents."""
+    theta = math.acos(cos_theta)
+    angle = margin.m1 * theta + margin.m2
+    if margin.m1 == 1.0:
+        if angle > math.pi:
+            return margin.s * (cos_theta - margin.m2 * math.sin(margin.m2) - margin.m3)
+        return margin.s * (math.cos(angle) - margin.m3)
+    k = math.floor(angle / math.pi)
+    return margin.s * ((-1) ** k * math.cos(angle) - 2 * k - margin.m3)
+
+
+@pytest.mark.parametrize("margin", [ARCFACE, SPHEREFACE, Margin(1.0, 0.5, 0.2), COSFACE])
+@pytest.mark.parametrize("cos_theta", [1.0, -1.0])
+def test_logits_at_cos_plus_minus_one_equal_the_formula(margin: Margin, cos_theta: float) -> None:
+    # a clamp of the cosine before the margin shifted these ends (ArcFace at cos θ = 1:
+    # 56.1215 instead of 64·cos 0.5 = 56.1653)
+    for autocast in (False, True):
+        cos = torch.tensor([[cos_theta, 0.0]], requires_grad=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            logits = CombinedMarginLoss(margin)(cos, torch.tensor([0]))
+            loss = torch.nn.functional.cross_entropy(logits, torch.tensor([0]))
+        assert logits[0, 0].item() == pytest.approx(_formula(margin, cos_theta), rel=1e-6)
+        loss.backward()
+        assert cos.grad is not None and torch.isfinite(cos.grad).all()
+
+
+def test_arcface_target_logit_jumps_down_at_pi_minus_m() -> None:
+    # the pre-December-2022 arcface_torch fallback is not a first-order expansion of
+    # cos(θ + m): at θ = π − m the target logit drops from −s to −s·(cos m + m·sin m)
+    m = ARCFACE.m2
+    switch = math.pi - m
+    thetas = torch.tensor([switch - 1e-6, switch + 1e-6], dtype=torch.float64)
+    before, after = _logits_at(thetas, ARCFACE)[:, 0].tolist()
+    assert before == pytest.approx(-S, abs=1e-3)
+    assert after == pytest.approx(-S * (math.cos(m) + m * math.sin(m)), abs=1e-3)
+    assert before - after == pytest.approx(7.5, abs=0.05)
+
+
 def test_sphereface_psi_is_continuous_at_pi() -> None:
     switch = math.pi / SPHEREFACE.m1
     thetas = torch.tensor([switch - 1e-4, switch + 1e-4], dtype=torch.float64)
