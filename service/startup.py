@@ -12,7 +12,6 @@ from pathlib import Path
 from service.api.state import ModelInfo, Services
 from service.errors import ModelPackError
 from service.gallery.open import open_gallery
-from service.inference.embedder import Embedder
 from service.models.loading import build_detector, build_embedder
 from service.models.packs import ModelPack, load_pack
 from service.recognition.matching import Threshold
@@ -89,8 +88,9 @@ def load_models(settings: Settings) -> tuple[ModelPack, Pipeline, str]:
     return pack, Pipeline(detector, embedder, decode_limits(settings)), runtime
 
 
-def model_info(pack: ModelPack, embedder: Embedder, threshold: Threshold) -> ModelInfo:
-    manifest = pack.manifest
+def model_info(pack: ModelPack, pipeline: Pipeline, threshold: Threshold) -> ModelInfo:
+    """What /info reports of the models ``pipeline`` runs from ``pack``."""
+    manifest, embedder = pack.manifest, pipeline.embedder
     return ModelInfo(
         pack=pack.name,
         detector=manifest.detector.kind,
@@ -142,7 +142,7 @@ async def startup(services: Services) -> None:
     metrics.track_gallery(gallery.size)
     services.recognition = recognition
     services.gallery = gallery
-    services.model = model_info(pack, embedder, threshold)
+    services.model = model_info(pack, pipeline, threshold)
     services.ready = True
     log.info(
         "ready: pack %s (%s + %s on %s %s), gallery %d identities",

@@ -63,12 +63,19 @@ T1_BOXES = [
 ]
 
 
-def one_face_jpeg(insightface_images: Path) -> bytes:
-    """A JPEG holding one face: a face of t1.jpg with a margin around it, no other face."""
+def one_face_jpeg(insightface_images: Path, pack: Path | None = None) -> bytes:
+    """A JPEG holding one face: a face of t1.jpg with a margin around it, no other face.
+    With ``pack``, its detector (at the test servers' threshold, 0.7) is asked to agree."""
     image = cv2.imread(str(insightface_images / "t1.jpg"))
     assert image is not None
     ok, jpg = cv2.imencode(".jpg", image[0:336, 804:1116])
     assert ok
+    if pack is not None:
+        from service.recognition.pipeline import Pipeline
+        from service.vision.detectors.base import DetectorConfig
+
+        pipeline = Pipeline.from_pack(pack, device="cpu", detector=DetectorConfig(threshold=0.7))
+        assert len(pipeline.faces(jpg.tobytes())) == 1
     return jpg.tobytes()
 
 

@@ -127,7 +127,7 @@ def test_bulk_enrolment_is_audited(
 
     person = tmp_path / "people" / "ada"
     person.mkdir(parents=True)
-    (person / "1.jpg").write_bytes(one_face_jpeg(insightface_images))
+    (person / "1.jpg").write_bytes(one_face_jpeg(insightface_images, test_pack))
     audit_path = tmp_path / "audit.jsonl"
     monkeypatch.setenv("FACEREC_AUDIT_LOG", str(audit_path))
     args = ["enrol", str(tmp_path / "people"), "--pack", str(test_pack)]

@@ -22,8 +22,8 @@ MAX_PEAK_OVER = 300 * MiB  # the most the corpus may add at any moment (a bomb w
 
 
 @pytest.fixture(scope="module")
-def one_face(insightface_images: Path) -> bytes:
-    return one_face_jpeg(insightface_images)
+def one_face(test_pack: Path, insightface_images: Path) -> bytes:
+    return one_face_jpeg(insightface_images, test_pack)
 
 
 def _env() -> dict[str, str]:

@@ -25,8 +25,8 @@ BODY_LIMIT = 1 * MiB
 
 
 @pytest.fixture(scope="module")
-def one_face(insightface_images: Path) -> bytes:
-    return one_face_jpeg(insightface_images)
+def one_face(test_pack: Path, insightface_images: Path) -> bytes:
+    return one_face_jpeg(insightface_images, test_pack)
 
 
 @pytest.fixture(scope="module")
