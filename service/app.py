@@ -36,8 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()
     keyring = KeyRing(settings.api_keys)
-    services = Services(settings=settings, metrics=metrics, extra={"keyring": keyring})
     audit = AuditLog(settings.audit_log_path)
+    services = Services(settings=settings, metrics=metrics, keyring=keyring, audit=audit)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,7 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     app.state.keyring = keyring
     app.state.ratelimiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
-    app.state.audit = audit
     install_error_handlers(app)
     for module in (verify, identify, identities, embed, health):
         app.include_router(module.router)

@@ -1,27 +1,45 @@
-"""The ``facerec`` command line. Sub-commands import what they need when they run."""
+"""The ``facerec`` command line. Sub-commands import what they need when they run: a group
+(``export``, ``bench``, ...) is imported when it is named (or ``--help`` lists it), and each
+command imports its own work inside its body."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
 
 import click
 
-from model_export.cli import export_group
-from model_export.training.cli import train_group
 from service import __version__
 
-if TYPE_CHECKING:
-    from service.settings import Settings
-from service.bench.cli import bench_group
-from service.evaluation.cli import eval_group
-from service.gallery.cli import gallery_group
-from service.models.cli import models_group
+# sub-command groups: name → "module:attribute", imported on first use
+_GROUPS = {
+    "export": "model_export.cli:export_group",
+    "train": "model_export.training.cli:train_group",
+    "models": "service.models.cli:models_group",
+    "bench": "service.bench.cli:bench_group",
+    "eval": "service.evaluation.cli:eval_group",
+    "gallery": "service.gallery.cli:gallery_group",
+}
+
+
+class _LazyGroup(click.Group):
+    """A click group whose sub-groups in ``_GROUPS`` are imported only when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_GROUPS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _GROUPS:
+            module, _, attribute = _GROUPS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -32,26 +50,12 @@ def _configure_logging(verbose: bool) -> None:
     )
 
 
-@click.group()
+@click.group(cls=_LazyGroup)
 @click.version_option(__version__, prog_name="facerec")
 @click.option("-v", "--verbose", is_flag=True, help="debug logging")
 def cli(verbose: bool) -> None:
     """ArcFace face recognition: export models, serve /verify and /identify, benchmark."""
     _configure_logging(verbose)
-
-
-def _settings(**overrides: object) -> Settings:
-    """Settings from the environment, with the command line's non-empty options on top."""
-    from pydantic import ValidationError
-
-    from service.settings import Settings
-
-    try:
-        base = Settings().model_dump()
-        given = {k: v for k, v in overrides.items() if v is not None}
-        return Settings.model_validate({**base, **given})
-    except ValidationError as exc:
-        raise click.ClickException(f"invalid settings:\n{exc}") from None
 
 
 @cli.command()
@@ -67,8 +71,11 @@ def serve(
     import uvicorn
 
     from service.app import create_app
+    from service.settings import settings_from_options
 
-    settings = _settings(pack=pack, host=host, port=port, data_dir=data_dir, device=device)
+    settings = settings_from_options(
+        pack=pack, host=host, port=port, data_dir=data_dir, device=device
+    )
     _exit_zero_on_sigterm()
     uvicorn.run(
         create_app(settings),
@@ -103,13 +110,14 @@ def enrol(folder: Path, pack: Path | None, data_dir: Path | None, device: str | 
     from tqdm import tqdm
 
     from service.audit import AuditLog
-    from service.enrol import count_images, enrol_folder
     from service.gallery.open import open_gallery
     from service.models.packs import load_pack
-    from service.pipeline import Pipeline
+    from service.recognition.folder_enrolment import count_images, enrol_folder
+    from service.recognition.pipeline import Pipeline
+    from service.settings import settings_from_options
     from service.startup import decode_limits, detector_config, find_pack
 
-    settings = _settings(pack=pack, data_dir=data_dir, device=device)
+    settings = settings_from_options(pack=pack, data_dir=data_dir, device=device)
     loaded = load_pack(find_pack(settings), verify=True)
     pipeline = Pipeline.from_pack(
         loaded.root,
@@ -134,14 +142,6 @@ def enrol(folder: Path, pack: Path | None, data_dir: Path | None, device: str | 
         click.echo(f"  skipped {count:>5}  {reason}")
     for name, reason in summary.skipped_files[:20]:
         click.echo(f"    {name}: {reason}")
-
-
-cli.add_command(export_group)
-cli.add_command(train_group)
-cli.add_command(models_group)
-cli.add_command(bench_group)
-cli.add_command(eval_group)
-cli.add_command(gallery_group)
 
 
 # what the base install leaves out, and the extra that brings it

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ApiKey", "Settings"]
+__all__ = ["ApiKey", "Settings", "settings_from_options"]
 
 Scope = Literal["recognize", "manage"]
 
@@ -148,3 +148,19 @@ class Settings(BaseSettings):
         if len(set(names)) != len(names):
             raise ValueError("api_keys names must be unique")
         return self
+
+
+def settings_from_options(**options: object) -> Settings:
+    """Settings from the environment and ``.env``, with a command's given options on top
+    (``None``: not given). For the command line: a bad value raises ``click.ClickException``
+    with pydantic's message naming the field, so the command exits 1 with it, not a
+    traceback."""
+    import click
+    from pydantic import ValidationError
+
+    try:
+        base = Settings().model_dump()
+        given = {k: v for k, v in options.items() if v is not None}
+        return Settings.model_validate({**base, **given})
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid settings:\n{exc}") from None

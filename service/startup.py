@@ -1,4 +1,6 @@
-"""The lifespan's work: load the pack, start the batchers, open the gallery; and undo it."""
+"""The lifespan's work, composition only: from the settings, load the pack, open the gallery,
+build the use cases (:class:`~service.recognition.usecases.Recognition`) and start their
+batchers; and undo it."""
 
 from __future__ import annotations
 
@@ -7,23 +9,20 @@ import importlib.util
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from service.api.state import ModelInfo, Services
 from service.errors import ModelPackError
 from service.gallery.open import open_gallery
-from service.gallery.types import Match
-from service.inference.batcher import MicroBatcher
 from service.models.loading import build_detector, build_embedder
 from service.models.packs import ModelPack, load_pack
-from service.pipeline import AsyncPipeline, Pipeline
+from service.recognition.matching import Threshold
+from service.recognition.pipeline import AsyncPipeline, Pipeline
+from service.recognition.search import GallerySearch
+from service.recognition.usecases import Recognition
 from service.settings import Settings
 from service.vision.decode import DecodeLimits
 from service.vision.detectors.base import DetectorConfig
 
 log = logging.getLogger("service")
-
-_SEARCH_K = 100  # the largest top_k a request may ask for
 
 
 def find_pack(settings: Settings) -> Path:
@@ -89,8 +88,26 @@ def load_models(settings: Settings) -> tuple[ModelPack, Pipeline, str]:
     return pack, Pipeline(detector, embedder, decode_limits(settings)), runtime
 
 
+def model_info(pack: ModelPack, pipeline: Pipeline, threshold: Threshold) -> ModelInfo:
+    """What /info reports of the models ``pipeline`` runs from ``pack``."""
+    manifest, embedder = pack.manifest, pipeline.embedder
+    return ModelInfo(
+        pack=pack.name,
+        detector=manifest.detector.kind,
+        recognizer=f"{manifest.recognizer.arch} ({manifest.recognizer.file.path})",
+        runtime=embedder.runtime.name,
+        device=embedder.runtime.device,
+        precision=embedder.runtime.precision,
+        embedding_size=embedder.embedding_size,
+        threshold=threshold.value,
+        threshold_source=threshold.source,
+        untrained=manifest.recognizer.untrained,
+    )
+
+
 async def startup(services: Services) -> None:
-    settings = services.settings
+    """Load the pack, open the gallery, build and start the use cases' batchers."""
+    settings, metrics = services.settings, services.metrics
     pack, pipeline, runtime = await asyncio.to_thread(load_models, settings)
     manifest = pack.manifest
     if manifest.recognizer.untrained:
@@ -109,50 +126,23 @@ async def startup(services: Services) -> None:
         max_queue=settings.max_queue,
         detect_workers=settings.detect_workers,
         embed_workers=settings.embed_workers,
+        observe=metrics.batch_observer,
     )
-    metrics = services.metrics
-    batched.detect_batcher._on_batch = metrics.batch_observer("detect")
-    batched.embed_batcher._on_batch = metrics.batch_observer("embed")
-    await batched.start()
+    search = GallerySearch(max_queue=settings.max_queue, on_batch=metrics.batch_observer("search"))
+    threshold = Threshold.of(settings.verify_threshold, manifest.verify_threshold)
+    recognition = Recognition(batched, search, threshold, settings.max_faces)
+    await recognition.start()
     embedder = pipeline.embedder
     gallery = await asyncio.to_thread(
         open_gallery, settings, pack.model_id, embedder.embedding_size
     )
-
-    def search_batch(items: list[np.ndarray]) -> list[list[Match]]:
-        return gallery.search(np.stack(items), _SEARCH_K)
-
-    searcher: MicroBatcher[np.ndarray, list[Match]] = MicroBatcher(
-        "search",
-        search_batch,
-        max_batch=16,  # a flat scan is memory-bound: 8–16 queries per pass is the sweet spot
-        max_wait_ms=1.0,
-        max_queue=settings.max_queue,
-        on_batch=metrics.batch_observer("search"),
-    )
-    await searcher.start()
     metrics.track_queue("detect", lambda: batched.detect_batcher.queue_depth)
     metrics.track_queue("embed", lambda: batched.embed_batcher.queue_depth)
-    metrics.track_queue("search", lambda: searcher.queue_depth)
+    metrics.track_queue("search", lambda: search.queue_depth)
     metrics.track_gallery(gallery.size)
-    threshold = manifest.verify_threshold
-    services.pipeline = batched
+    services.recognition = recognition
     services.gallery = gallery
-    services.extra["searcher"] = searcher
-    services.model = ModelInfo(
-        pack=pack.name,
-        detector=manifest.detector.kind,
-        recognizer=f"{manifest.recognizer.arch} ({manifest.recognizer.file.path})",
-        runtime=embedder.runtime.name,
-        device=embedder.runtime.device,
-        precision=embedder.runtime.precision,
-        embedding_size=embedder.embedding_size,
-        threshold=settings.verify_threshold
-        if settings.verify_threshold is not None
-        else threshold.value,
-        threshold_source="settings" if settings.verify_threshold is not None else threshold.source,
-        untrained=manifest.recognizer.untrained,
-    )
+    services.model = model_info(pack, pipeline, threshold)
     services.ready = True
     log.info(
         "ready: pack %s (%s + %s on %s %s), gallery %d identities",
@@ -167,10 +157,7 @@ async def startup(services: Services) -> None:
 
 async def shutdown(services: Services) -> None:
     services.ready = False
-    searcher = services.extra.get("searcher")
-    if services.pipeline is not None:
-        await services.pipeline.stop()
-    if searcher is not None:
-        await searcher.stop()
+    if services.recognition is not None:
+        await services.recognition.stop()
     if services.gallery is not None:
         services.gallery.close()

@@ -1,4 +1,5 @@
-"""Real server processes for tests: ``facerec serve`` and a Milvus Lite gRPC server."""
+"""Real server processes for tests: ``facerec serve`` (:class:`Server`, or :func:`serving`
+for one life) and a Milvus Lite gRPC server; the memory figures of a process."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -48,7 +50,9 @@ class Server:
     crash), terminated (SIGTERM: a graceful stop) and started again on the same data.
 
     Its output goes to a log file next to the data directory, never to a pipe nobody reads (a
-    full pipe would stall the server after a few hundred access-log lines)."""
+    full pipe would stall the server after a few hundred access-log lines). ``verbose``:
+    debug logging; ``threads``: ONNX Runtime threads per session (``FACEREC_THREADS``; the
+    reliability suite's servers and clients share two cores, so it gives them one)."""
 
     def __init__(
         self,
@@ -57,10 +61,11 @@ class Server:
         env: dict[str, str] | None = None,
         *,
         verbose: bool = False,
+        threads: int | None = None,
     ) -> None:
         self.pack = pack
         self.data = data
-        self.env = env or {}
+        self.env = {**({} if threads is None else {"FACEREC_THREADS": str(threads)}), **(env or {})}
         self.verbose = verbose
         self.log = data.parent / f"{data.name}-server.log"
         self.port = 0
@@ -145,13 +150,35 @@ class Server:
         self.stop()
 
 
+@dataclass
+class Served:
+    """A running server and a client of it."""
+
+    http: httpx.Client
+    server: Server
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        assert self.server.process is not None
+        return self.server.process
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def output(self) -> str:
+        return self.server.output()
+
+
 @contextmanager
-def serving(pack: Path, data: Path, env: dict[str, str] | None = None) -> Iterator[httpx.Client]:
+def serving(
+    pack: Path, data: Path, env: dict[str, str] | None = None, *, verbose: bool = False
+) -> Iterator[Served]:
     """A ready server on a free port for one life; stopped with SIGTERM afterwards."""
-    with Server(pack, data, env) as server:
+    with Server(pack, data, env, verbose=verbose) as server:
         server.start()
-        with server.client(timeout=60) as client:
-            yield client
+        with server.client(timeout=60) as http:
+            yield Served(http, server)
 
 
 @contextmanager
@@ -194,3 +221,29 @@ def milvus_lite_server(data: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         _stop(process)
+
+
+def resident_bytes(pid: int) -> int:
+    """The process's resident set size (VmRSS)."""
+    return _status_kib(pid, "VmRSS") * 1024
+
+
+def peak_resident_bytes(pid: int) -> int:
+    """The most it has held resident (VmHWM) since start or :func:`reset_peak`."""
+    return _status_kib(pid, "VmHWM") * 1024
+
+
+def reset_peak(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (Linux ``clear_refs`` 5); False where refused."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)

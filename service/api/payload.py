@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 
 from service.api.errors import ApiError
 from service.errors import ImageTooLarge
 
-__all__ = ["Payload", "read_payload"]
+__all__ = ["Payload", "parse_params", "read_payload"]
+
+P = TypeVar("P", bound=BaseModel)
 
 
 @dataclass
@@ -115,3 +119,21 @@ async def read_payload(
     if count > max_images:
         raise ApiError(413, "too_many_images", f"{count} images; at most {max_images} per request")
     return payload
+
+
+def parse_params(model: type[P], fields: dict[str, Any]) -> P:
+    """Validate non-image fields; form strings holding JSON lists/objects are decoded."""
+    decoded = {}
+    for key, value in fields.items():
+        if isinstance(value, str) and value[:1] in ("[", "{"):
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(value)
+        decoded[key] = value
+    try:
+        return model.model_validate(decoded)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(p) for p in err["loc"])
+            parts.append(f"{where}: {err['msg']}" if where else err["msg"])
+        raise ApiError(422, "invalid_request", "; ".join(parts)) from None

@@ -1,16 +1,39 @@
-"""Request parameters and response bodies, one family per resource."""
+"""Request parameters and response bodies, one family per resource.
+
+Response bodies are read from the domain objects the use cases return (``from_attributes``:
+``EmbedResponse.model_validate(embedded)``); the rounding of what a client sees (pixels to 2
+decimals, scores to 5, similarities to 6) is done here and nowhere else.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 Box = list[float]  # [x1, y1, x2, y2] in image pixels
 Point = list[float]  # [x, y]
 
-_BOX = Field(min_length=4, max_length=4, description="[x1, y1, x2, y2] in image pixels")
+_BOX = Field(
+    min_length=4,
+    max_length=4,
+    description="[x1, y1, x2, y2] in image pixels",
+    validation_alias=AliasChoices("box", "bbox"),  # a domain face calls it bbox
+)
+
+
+class Response(BaseModel):
+    """A response body, built from the domain object of the same shape."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 class Params(BaseModel):
@@ -22,16 +45,36 @@ class Params(BaseModel):
 # ---------- faces ----------
 
 
-class FaceBox(BaseModel):
+class FaceBox(Response):
     box: Box = _BOX
     score: float = Field(description="detector confidence in [0, 1]")
     landmarks: list[Point] = Field(
         description="left eye, right eye, nose, left and right mouth corners (image left/right)"
     )
 
+    @field_validator("box", mode="before")
+    @classmethod
+    def _box_pixels(cls, value: Any) -> list[float]:
+        return [round(float(v), 2) for v in value]
+
+    @field_validator("landmarks", mode="before")
+    @classmethod
+    def _landmark_pixels(cls, value: Any) -> list[list[float]]:
+        return [[round(float(x), 2), round(float(y), 2)] for x, y in value]
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _score(cls, value: Any) -> float:
+        return round(float(value), 5)
+
 
 class EmbeddedFace(FaceBox):
     embedding: list[float] = Field(description="L2-normalised ArcFace embedding")
+
+    @field_validator("embedding", mode="before")
+    @classmethod
+    def _floats(cls, value: Any) -> list[float]:
+        return [float(v) for v in value]
 
 
 class EmbedParams(Params):
@@ -39,7 +82,7 @@ class EmbedParams(Params):
     aligned: bool = Field(False, description="the image is an aligned 112×112 crop: no detection")
 
 
-class EmbedResponse(BaseModel):
+class EmbedResponse(Response):
     faces: list[EmbeddedFace]
     faces_found: int
     embedding_size: int
@@ -62,12 +105,17 @@ class VerifiedFace(FaceBox):
     faces_found: int
 
 
-class VerifyResponse(BaseModel):
+class VerifyResponse(Response):
     similarity: float = Field(description="cosine similarity in [-1, 1]")
     threshold: float
     match: bool
     faces: list[VerifiedFace]
     identity_id: str | None = None
+
+    @field_validator("similarity")
+    @classmethod
+    def _similarity(cls, value: float) -> float:
+        return round(value, 6)
 
 
 # ---------- identify ----------
@@ -80,10 +128,15 @@ class IdentifyParams(Params):
     aligned: bool = Field(False, description="the image is an aligned 112×112 crop")
 
 
-class Candidate(BaseModel):
+class Candidate(Response):
     identity_id: str
     name: str
     similarity: float
+
+    @field_validator("similarity")
+    @classmethod
+    def _similarity(cls, value: float) -> float:
+        return round(value, 6)
 
 
 class IdentifiedFace(FaceBox):
@@ -93,7 +146,7 @@ class IdentifiedFace(FaceBox):
     )
 
 
-class IdentifyResponse(BaseModel):
+class IdentifyResponse(Response):
     faces: list[IdentifiedFace]
     faces_found: int
     threshold: float
@@ -132,7 +185,7 @@ class IdentityPatch(BaseModel):
         return self
 
 
-class Identity(BaseModel):
+class Identity(Response):
     id: str
     name: str
     external_id: str | None
@@ -142,7 +195,7 @@ class Identity(BaseModel):
     updated_at: datetime
 
 
-class IdentityList(BaseModel):
+class IdentityList(Response):
     items: list[Identity]
     total: int
     limit: int
@@ -156,7 +209,7 @@ class AddFacesParams(Params):
     aligned: bool = Field(False, description="images are aligned 112×112 crops")
 
 
-class FaceRecord(BaseModel):
+class FaceRecord(Response):
     id: str
     identity_id: str
     score: float = Field(description="detector score of the enrolled face")
@@ -165,7 +218,7 @@ class FaceRecord(BaseModel):
     created_at: datetime
 
 
-class AddFacesResponse(BaseModel):
+class AddFacesResponse(Response):
     identity: Identity
     faces: list[FaceRecord]
 

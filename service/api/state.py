@@ -1,22 +1,30 @@
-"""What the routes reach through ``app.state``: loaded once in the lifespan."""
+"""What the routes reach through ``app.state.services``: built in ``create_app``, filled in
+the lifespan; and the dependencies that hand its parts to the routes."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, ValidationError
 
-from service.api.errors import ApiError
+from service.api.auth import KeyRing, Manager
 from service.api.metrics import Metrics
+from service.audit import AuditLog
 from service.errors import ModelNotReady
-from service.pipeline import AsyncPipeline
+from service.gallery.types import Gallery
+from service.recognition.changes import GalleryChanges
+from service.recognition.usecases import Recognition
 from service.settings import Settings
 
-P = TypeVar("P", bound=BaseModel)
+__all__ = [
+    "AppGallery",
+    "AppServices",
+    "Changes",
+    "ModelInfo",
+    "ReadyRecognition",
+    "Services",
+]
 
 
 @dataclass
@@ -37,37 +45,27 @@ class ModelInfo:
 
 @dataclass
 class Services:
+    """One app's parts: the first four from ``create_app``, the rest once the lifespan has
+    loaded the models and opened the gallery (``ready``)."""
+
     settings: Settings
     metrics: Metrics
-    pipeline: AsyncPipeline | None = None
-    gallery: Any = None  # service.gallery.Gallery once open
+    keyring: KeyRing
+    audit: AuditLog
+    recognition: Recognition | None = None
+    gallery: Gallery | None = None
     model: ModelInfo | None = None
     ready: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
-    def require_pipeline(self) -> AsyncPipeline:
-        if self.pipeline is None or not self.ready:
+    def require_recognition(self) -> Recognition:
+        if self.recognition is None or not self.ready:
             raise ModelNotReady("models are still loading; retry shortly")
-        return self.pipeline
+        return self.recognition
 
-    def admit_search(self) -> None:
-        """Raise ``Overloaded`` now if the gallery search queue is full (before any work)."""
-        searcher = self.extra.get("searcher")
-        if searcher is not None:
-            searcher.admit()
-
-    async def search(self, embeddings: list[Any], k: int) -> list[list[Any]]:
-        """Gallery matches for each embedding, batched with other requests' searches.
-
-        Queued even over the search queue's bound: the request was admitted
-        (``admit_search``) and its faces already detected and embedded."""
-        if not embeddings:
-            return []
-        searcher = self.extra.get("searcher")
-        if searcher is None or not self.ready:
+    def require_gallery(self) -> Gallery:
+        if self.gallery is None or not self.ready:
             raise ModelNotReady("the gallery is still opening; retry shortly")
-        results = await searcher.submit_many(embeddings, admitted=True)
-        return [r[:k] for r in results]
+        return self.gallery
 
     def require_model(self) -> ModelInfo:
         if self.model is None:
@@ -83,19 +81,19 @@ def _services(request: Request) -> Services:
 AppServices = Annotated[Services, Depends(_services)]
 
 
-def parse_params(model: type[P], fields: dict[str, Any]) -> P:
-    """Validate non-image fields; form strings holding JSON lists/objects are decoded."""
-    decoded = {}
-    for key, value in fields.items():
-        if isinstance(value, str) and value[:1] in ("[", "{"):
-            with contextlib.suppress(json.JSONDecodeError):
-                value = json.loads(value)
-        decoded[key] = value
-    try:
-        return model.model_validate(decoded)
-    except ValidationError as exc:
-        parts = []
-        for err in exc.errors()[:5]:
-            where = ".".join(str(p) for p in err["loc"])
-            parts.append(f"{where}: {err['msg']}" if where else err["msg"])
-        raise ApiError(422, "invalid_request", "; ".join(parts)) from None
+def _recognition(services: AppServices) -> Recognition:
+    return services.require_recognition()
+
+
+def _gallery(services: AppServices) -> Gallery:
+    return services.require_gallery()
+
+
+def _changes(services: AppServices, who: Manager) -> GalleryChanges:
+    return GalleryChanges(services.require_gallery(), services.audit, who.name)
+
+
+ReadyRecognition = Annotated[Recognition, Depends(_recognition)]
+AppGallery = Annotated[Gallery, Depends(_gallery)]
+# the gallery changed by the caller (a ``manage`` key): every change audited under its name
+Changes = Annotated[GalleryChanges, Depends(_changes)]

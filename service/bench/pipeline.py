@@ -1,7 +1,8 @@
 """``facerec bench pipeline``: images/s and faces/s end to end, beside insightface's path.
 
-Ours: the service's :class:`~service.pipeline.AsyncPipeline` (decode, detect, align, embed,
-with embedding batched across concurrent requests), ``concurrency`` images in flight.
+Ours: the service's :class:`~service.recognition.pipeline.AsyncPipeline` (decode, detect,
+align, embed, with embedding batched across concurrent requests), ``concurrency`` images in
+flight.
 
 insightface's path, as its ``FaceAnalysis`` runs recognition: ``cv2.imdecode``, the same
 detector (so both see the same faces), then per face ``norm_crop`` + ``ArcFaceONNX.get``
@@ -20,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from service.pipeline import AsyncPipeline, Pipeline
+from service.recognition.pipeline import AsyncPipeline, Pipeline
 from service.vision.align import ARCFACE_TEMPLATE, align_faces
 
 _TEMPLATE = ARCFACE_TEMPLATE.astype(np.float32)

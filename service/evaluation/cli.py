@@ -26,7 +26,7 @@ def _pairs(bin_file: Path | None, pairs: Path | None, images: Path | None) -> An
 
 
 def _pipeline(pack: Path, device: str) -> Any:
-    from service.pipeline import Pipeline
+    from service.recognition.pipeline import Pipeline
 
     return Pipeline.from_pack(pack, device=device)
 
@@ -44,7 +44,7 @@ def _embed(
 
 
 def _scores(pipeline: Any, data: Any, flip: bool) -> tuple[np.ndarray, int]:
-    from service.recognition import cosine
+    from service.recognition.matching import cosine
 
     emb, found = _embed(pipeline, data.images, data.aligned, flip, "embed")
     # the service's own cosine (float32 dot, clipped), so that a calibrated threshold is

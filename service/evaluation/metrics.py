@@ -1,4 +1,5 @@
-"""The paper's metrics from similarity scores (pure NumPy).
+"""The paper's metrics from similarity scores (NumPy; a pair is accepted by the service's
+match rule, :func:`service.recognition.matching.accepts`).
 
 - **10-fold verification accuracy** (LFW's protocol): the pairs are split into ten
   consecutive folds; for each, the threshold that maximises accuracy on the other nine is
@@ -18,6 +19,8 @@ from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
 import numpy.typing as npt
+
+from service.recognition.matching import accepts
 
 __all__ = [
     "FoldAccuracy",
@@ -43,7 +46,7 @@ class FoldAccuracy:
 
 
 def _accuracy(scores: Scores, same: Labels, threshold: float) -> float:
-    return float(np.mean((scores >= threshold) == same))
+    return float(np.mean(accepts(scores, threshold) == same))
 
 
 def _best_threshold(scores: Scores, same: Labels) -> float:
@@ -115,7 +118,7 @@ def tar_at_far(
         t = threshold_for_far(s, y, far)
         if decimals is not None:
             t = round_up(t, decimals)
-        out[far] = (float(np.mean(s[y] >= t)), t)
+        out[far] = (float(np.mean(accepts(s[y], t))), t)
     return out
 
 

@@ -1,4 +1,5 @@
-"""Embeddings for evaluation, batched through the service's own pipeline code."""
+"""Embeddings for evaluation, batched through the service's own pipeline code and its face
+choice (the largest face, as ``/verify`` takes by default)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from service.errors import FaceRecError, NoFaceFound
+from service.errors import FaceRecError
 from service.inference.embedder import l2_normalise
-from service.pipeline import Pipeline
+from service.recognition.choice import select_face
+from service.recognition.pipeline import Pipeline
 from service.vision.align import align_faces, as_aligned_crop
 
 F32 = npt.NDArray[np.float32]
@@ -22,10 +24,8 @@ def _crop(pipeline: Pipeline, data: bytes, aligned: bool, size: int) -> npt.NDAr
     if aligned:
         crops = as_aligned_crop(image, size)
     else:
-        faces = pipeline.detector.detect([image])[0]
-        if not faces:
-            raise NoFaceFound("no face")
-        crops = align_faces(image, [max(faces, key=lambda f: f.area)], size)
+        face = select_face(pipeline.detector.detect([image])[0], "largest", "image")
+        crops = align_faces(image, [face], size)
     crop: npt.NDArray[np.uint8] = crops[0]
     return crop
 

@@ -41,14 +41,14 @@ def migrate(
     already in the target are skipped. Exits 1 unless the counts agree at the end."""
     from tqdm import tqdm
 
-    from service.cli import _settings
     from service.gallery.migrate import migrate as run
     from service.gallery.open import milvus_uri as default_uri
     from service.gallery.open import open_gallery
+    from service.settings import settings_from_options
 
     if source == target:
         raise click.UsageError("--from and --to name the same backend")
-    settings = _settings(data_dir=data_dir, milvus_uri=milvus_uri)
+    settings = settings_from_options(data_dir=data_dir, milvus_uri=milvus_uri)
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
     meta = _meta(source, settings.data_dir, default_uri(settings), token, settings.milvus_prefix)
     if "model_id" not in meta:
@@ -82,11 +82,11 @@ def migrate(
 @click.option("--milvus-uri", default=None)
 def stats(backend: str | None, data_dir: Path | None, milvus_uri: str | None) -> None:
     """Identities, searchable identities and faces in the gallery."""
-    from service.cli import _settings
     from service.gallery.open import milvus_uri as default_uri
     from service.gallery.open import open_gallery
+    from service.settings import settings_from_options
 
-    settings = _settings(data_dir=data_dir, milvus_uri=milvus_uri)
+    settings = settings_from_options(data_dir=data_dir, milvus_uri=milvus_uri)
     chosen = backend or settings.gallery_backend
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
     meta = _meta(chosen, settings.data_dir, default_uri(settings), token, settings.milvus_prefix)
@@ -108,10 +108,10 @@ def check(data_dir: Path | None) -> None:
     """Check the FAISS backend's SQLite gallery is whole (after a crash, say): file
     integrity, orphan faces, face counts, embeddings and templates. Read-only; exits 1 on
     any problem. (The FAISS index is rebuilt from this file at every start.)"""
-    from service.cli import _settings
     from service.gallery.check import store_problems
+    from service.settings import settings_from_options
 
-    settings = _settings(data_dir=data_dir)
+    settings = settings_from_options(data_dir=data_dir)
     path = settings.data_dir / "gallery.sqlite3"
     if not path.is_file():
         raise click.ClickException(f"no gallery at {path}")

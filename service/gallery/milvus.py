@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from service.errors import Conflict, EmptyIdentity, FaceNotFound, GalleryMismatch, IdentityNotFound
+from service.errors import Conflict, EmptyIdentity, FaceNotFound, IdentityNotFound
+from service.gallery.meta import check_meta, gallery_meta
 from service.gallery.store import SCHEMA_VERSION, FaceRow, IdentityRow, feature_centre
 from service.gallery.types import IdentityRecord, Match
 
@@ -197,11 +198,7 @@ class MilvusGallery:
             c.load_collection(name)
 
     def _check_meta(self, model_id: str, embedding_size: int) -> None:
-        wanted = {
-            "schema_version": str(SCHEMA_VERSION),
-            "model_id": model_id,
-            "embedding_size": str(embedding_size),
-        }
+        wanted = gallery_meta(SCHEMA_VERSION, model_id, embedding_size)
         rows = self.client.query(self._meta, filter="", output_fields=["key", "value"], limit=100)
         meta = {r["key"]: r["value"] for r in rows}
         if not meta:
@@ -209,14 +206,7 @@ class MilvusGallery:
                 self._meta, [{"key": k, "value": v, "v": _DUMMY} for k, v in wanted.items()]
             )
             return
-        for key, value in wanted.items():
-            if meta.get(key) != value:
-                raise GalleryMismatch(
-                    f"gallery {self.uri} ({self._identities}) was made with {key} "
-                    f"{meta.get(key)!r}, the service runs {value!r}: embeddings of different "
-                    "recognizers are not comparable. Use the model pack it was made with, or "
-                    "another collection prefix."
-                )
+        check_meta(meta, wanted, f"{self.uri} ({self._identities})", "another collection prefix")
 
     # ---------- reading helpers ----------
 

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from service.errors import Conflict, FaceNotFound, GalleryMismatch, IdentityNotFound
+from service.errors import Conflict, FaceNotFound, IdentityNotFound
+from service.gallery.meta import check_meta, gallery_meta
 
 __all__ = ["FaceRow", "IdentityRow", "Store", "feature_centre", "stored_meta"]
 
@@ -151,21 +152,11 @@ class Store:
 
     def _check_meta(self, db: sqlite3.Connection, model_id: str, embedding_size: int) -> None:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        wanted = {
-            "schema_version": str(SCHEMA_VERSION),
-            "model_id": model_id,
-            "embedding_size": str(embedding_size),
-        }
+        wanted = gallery_meta(SCHEMA_VERSION, model_id, embedding_size)
         if not meta:
             db.executemany("INSERT INTO meta VALUES (?, ?)", list(wanted.items()))
             return
-        for key, value in wanted.items():
-            if meta.get(key) != value:
-                raise GalleryMismatch(
-                    f"gallery {self.path} was made with {key} {meta.get(key)!r}, the service "
-                    f"runs {value!r}: embeddings of different recognizers are not comparable. "
-                    "Use the model pack it was made with, or another data directory."
-                )
+        check_meta(meta, wanted, str(self.path), "another data directory")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -20,7 +20,8 @@ def test_locust_smoke_run_has_no_errors(test_pack: Path, tmp_path: Path) -> None
     out = tmp_path / "smoke"
     command = [
         sys.executable,
-        str(ROOT / "deploy/loadtest/run.py"),
+        "-m",
+        "service.bench.loadtest",
         "--pack",
         str(test_pack),
         "--scenario",

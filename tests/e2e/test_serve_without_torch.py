@@ -7,7 +7,6 @@ any ``import torch`` raise ``ModuleNotFoundError``."""
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import b64
 from tests.servers import serving
 
 _BLOCK_TORCH = """import sys
@@ -34,8 +34,9 @@ def no_torch(tmp_path: Path) -> dict[str, str]:
 def test_serving_needs_no_pytorch(
     test_pack: Path, tmp_path: Path, insightface_images: Path, no_torch: dict[str, str]
 ) -> None:
-    t1 = base64.b64encode((insightface_images / "t1.jpg").read_bytes()).decode()
-    with serving(test_pack, tmp_path / "data", no_torch) as http:
+    t1 = b64((insightface_images / "t1.jpg").read_bytes())
+    with serving(test_pack, tmp_path / "data", no_torch) as served:
+        http = served.http
         info = http.get("/info").json()
         assert info["runtime"] == "onnxruntime"
         faces = http.post("/embed", json={"image": t1}).json()["faces"]

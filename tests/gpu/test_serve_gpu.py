@@ -6,11 +6,11 @@ not onnxruntime-gpu.
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import b64
 from tests.servers import serving
 
 torch = pytest.importorskip("torch")
@@ -21,7 +21,7 @@ if not torch.cuda.is_available():
 def test_serve_with_the_torch_runtime_on_the_gpu(
     test_pack: Path, tmp_path: Path, insightface_images: Path
 ) -> None:
-    t1 = base64.b64encode((insightface_images / "t1.jpg").read_bytes()).decode()
+    t1 = b64((insightface_images / "t1.jpg").read_bytes())
     env = {
         "FACEREC_DEVICE": "cuda",
         "FACEREC_DETECTOR_DEVICE": "cpu",
@@ -29,7 +29,8 @@ def test_serve_with_the_torch_runtime_on_the_gpu(
         "FACEREC_INDEX_DEVICE": "cuda",
         "FACEREC_EMBED_WORKERS": "2",
     }
-    with serving(test_pack, tmp_path / "data", env) as http:
+    with serving(test_pack, tmp_path / "data", env) as served:
+        http = served.http
         info = http.get("/info").json()
         assert (info["runtime"], info["device"], info["precision"]) == ("torch", "cuda:0", "fp16")
         faces = http.post("/embed", json={"image": t1}).json()["faces"]

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from service.cli import cli
-from tests.integration.test_train import make_face_folder
+from tests.helpers import make_face_folder
 
 pytestmark = pytest.mark.gpu
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from PIL import Image
 
 from service.app import create_app
 from service.settings import ApiKey, Settings
+from tests.helpers import b64, need_milvus
 
 RECOGNIZE = "r" * 24
 MANAGE = "m" * 24
@@ -25,6 +25,8 @@ def client(
     test_pack: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[TestClient]:
     """The app on each gallery backend (milvus: a Milvus Lite file in the data folder)."""
+    if request.param == "milvus":
+        need_milvus()
     settings = Settings(
         pack=test_pack,
         data_dir=tmp_path_factory.mktemp("data"),
@@ -49,10 +51,6 @@ def t1(insightface_images: Path) -> bytes:
     return (insightface_images / "t1.jpg").read_bytes()
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
 def test_health_info_and_openapi(client: TestClient) -> None:
     assert client.get("/health/live").json()["status"] == "ok"
     assert client.get("/health/ready").status_code == 200
@@ -75,14 +73,14 @@ def test_health_info_and_openapi(client: TestClient) -> None:
 
 def test_embed_multipart_and_json_agree(client: TestClient, t1: bytes) -> None:
     a = client.post("/embed", files={"image": ("t1.jpg", t1, "image/jpeg")}).json()
-    b = client.post("/embed", json={"image": _b64(t1), "max_faces": 2}).json()
+    b = client.post("/embed", json={"image": b64(t1), "max_faces": 2}).json()
     assert a["faces_found"] == 6 and b["faces_found"] == 2
     assert a["faces"][0]["embedding"] == b["faces"][0]["embedding"]
     assert len(a["faces"][0]["embedding"]) == 512 and len(a["faces"][0]["landmarks"]) == 5
 
 
 def test_enrol_identify_verify_and_unknown(client: TestClient, t1: bytes) -> None:
-    faces = client.post("/embed", json={"image": _b64(t1)}).json()["faces"]
+    faces = client.post("/embed", json={"image": b64(t1)}).json()["faces"]
     ids = []
     for i, face in enumerate(faces[:5]):
         ident = client.post("/identities", json={"name": f"p{i}", "metadata": {"i": i}})
@@ -96,7 +94,7 @@ def test_enrol_identify_verify_and_unknown(client: TestClient, t1: bytes) -> Non
         assert added.status_code == 201, added.json()
         assert added.json()["faces"][0]["score"] > 0.9
         ids.append(identity_id)
-    result = client.post("/identify", json={"image": _b64(t1), "top_k": 3}).json()
+    result = client.post("/identify", json={"image": b64(t1), "top_k": 3}).json()
     assert result["faces_found"] == 6
     for face, identity_id in zip(result["faces"][:5], ids, strict=True):
         assert face["candidates"][0]["identity_id"] == identity_id
@@ -105,14 +103,14 @@ def test_enrol_identify_verify_and_unknown(client: TestClient, t1: bytes) -> Non
     # below the pack's 0.95 (see service/models/testpack.py), so it must come back unknown
     assert result["faces"][5]["match"] is None
     verdict = client.post(
-        "/verify", json={"image": _b64(t1), "identity_id": ids[0], "face": "best"}
+        "/verify", json={"image": b64(t1), "identity_id": ids[0], "face": "best"}
     ).json()
     assert verdict["match"] is True and verdict["similarity"] > 0.99
-    other = client.post("/verify", json={"image": _b64(t1), "identity_id": ids[1], "face": "best"})
+    other = client.post("/verify", json={"image": b64(t1), "identity_id": ids[1], "face": "best"})
     assert other.json()["match"] is False
 
     assert client.delete(f"/identities/{ids[0]}").status_code == 204
-    again = client.post("/identify", json={"image": _b64(t1)}).json()
+    again = client.post("/identify", json={"image": b64(t1)}).json()
     assert all(c["identity_id"] != ids[0] for f in again["faces"] for c in f["candidates"])
     assert client.get(f"/identities/{ids[0]}").status_code == 404
 
@@ -136,7 +134,7 @@ def test_enrolment_needs_exactly_one_face(client: TestClient, t1: bytes) -> None
     assert many.status_code == 422 and many.json()["error"]["code"] == "too_many_faces"
     blank = io.BytesIO()
     Image.new("RGB", (200, 200), (128, 128, 128)).save(blank, "PNG")
-    none = client.post(f"/identities/{ident['id']}/faces", json={"image": [_b64(blank.getvalue())]})
+    none = client.post(f"/identities/{ident['id']}/faces", json={"image": [b64(blank.getvalue())]})
     assert none.status_code == 422 and none.json()["error"]["code"] == "no_face"
     assert client.get(f"/identities/{ident['id']}").json()["face_count"] == 0
 
@@ -144,10 +142,10 @@ def test_enrolment_needs_exactly_one_face(client: TestClient, t1: bytes) -> None
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
-        ({"image": _b64(b"")}, 400, "invalid_image"),
-        ({"image": _b64(b"not an image at all")}, 400, "invalid_image"),
+        ({"image": b64(b"")}, 400, "invalid_image"),
+        ({"image": b64(b"not an image at all")}, 400, "invalid_image"),
         ({"image": "***"}, 400, "invalid_base64"),
-        ({"image": _b64(b"GIF89a" + b"\0" * 64)}, 400, "invalid_image"),
+        ({"image": b64(b"GIF89a" + b"\0" * 64)}, 400, "invalid_image"),
         ({"top_k": 5}, 422, "invalid_request"),
         ({"image": "aGk=", "top_k": 500}, 422, "invalid_request"),
         ({"image": "aGk=", "surprise": 1}, 422, "invalid_request"),
@@ -195,7 +193,7 @@ def test_keys_and_scopes(client: TestClient, t1: bytes) -> None:
         client.post("/identities", json={"name": "z"}, headers={"X-API-Key": MANAGE}).status_code
         == 201
     )
-    denied = client.post("/embed", json={"image": _b64(t1)}, headers={"X-API-Key": MANAGE})
+    denied = client.post("/embed", json={"image": b64(t1)}, headers={"X-API-Key": MANAGE})
     assert denied.status_code == 403
     assert client.get("/health/live", headers={"X-API-Key": ""}).status_code == 200
 

@@ -9,11 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from service.cli import cli
-from service.enrol import enrol_folder
 from service.gallery.gallery import FaissGallery
 from service.models.packs import load_pack
-from service.pipeline import Pipeline
+from service.recognition.folder_enrolment import enrol_folder
+from service.recognition.pipeline import Pipeline
 from service.vision.detectors.base import DetectorConfig
+from tests.helpers import T1_BOXES
 
 
 @pytest.fixture(scope="module")
@@ -21,15 +22,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory, insightface_images: Path) -
     """Six people cut out of t1.jpg, two crops each; a group photo; a broken file."""
     root = tmp_path_factory.mktemp("enrol")
     t1 = cv2.imread(str(insightface_images / "t1.jpg"))
-    boxes = [
-        (908, 62, 1013, 200),
-        (54, 262, 171, 395),
-        (270, 150, 374, 268),
-        (741, 342, 842, 475),
-        (465, 264, 571, 411),
-        (1134, 276, 1226, 400),
-    ]
-    for i, (x1, y1, x2, y2) in enumerate(boxes):
+    for i, (x1, y1, x2, y2) in enumerate(T1_BOXES):
         person = root / f"person{i}"
         person.mkdir()
         for j, margin in enumerate((40, 60)):

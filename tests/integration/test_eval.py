@@ -16,15 +16,6 @@ from service.cli import cli
 from service.evaluation.datasets import read_bin, read_pairs, write_bin
 from service.models.packs import load_pack
 
-T1_BOXES = [
-    (908, 62, 1013, 200),
-    (54, 262, 171, 395),
-    (270, 150, 374, 268),
-    (741, 342, 842, 475),
-    (465, 264, 571, 411),
-    (1134, 276, 1226, 400),
-]
-
 
 def _png(image: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".png", image)
@@ -42,7 +33,7 @@ def _augment(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 @pytest.fixture(scope="module")
 def aligned_faces(insightface_images: Path, test_pack: Path) -> list[np.ndarray]:
     """Seven aligned 112×112 crops (BGR): the six of t1.jpg and Tom Hanks."""
-    from service.pipeline import Pipeline
+    from service.recognition.pipeline import Pipeline
     from service.vision.align import align_faces
     from service.vision.detectors.base import DetectorConfig
 
@@ -100,6 +91,7 @@ def test_lfw_pairs_file(tmp_path: Path, aligned_faces: list[np.ndarray]) -> None
     assert data.pairs == [(0, 1), (0, 2)]
 
 
+@pytest.mark.slow  # embeds the 280 images twice (--flip): 40-60 s on two busy cores
 def test_eval_verify_reports_and_plots(bin_set: Path, test_pack: Path, tmp_path: Path) -> None:
     args = [
         "eval",
@@ -126,6 +118,7 @@ def test_eval_verify_reports_and_plots(bin_set: Path, test_pack: Path, tmp_path:
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 
 
+@pytest.mark.slow  # embeds the 280 images: 35-55 s on two busy cores
 def test_calibrate_writes_the_threshold_into_the_pack(
     bin_set: Path, test_pack: Path, tmp_path: Path
 ) -> None:

@@ -13,12 +13,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from service.errors import Conflict
-from service.gallery.gallery import FaissGallery
-from service.gallery.migrate import migrate
-from service.gallery.milvus import MilvusGallery
-from service.gallery.store import feature_centre
-from tests.servers import milvus_lite_server
+from tests.helpers import need_milvus
+
+need_milvus()
+
+from service.errors import Conflict  # noqa: E402
+from service.gallery.gallery import FaissGallery  # noqa: E402
+from service.gallery.migrate import migrate  # noqa: E402
+from service.gallery.milvus import MilvusGallery  # noqa: E402
+from service.gallery.store import feature_centre  # noqa: E402
+from tests.servers import milvus_lite_server  # noqa: E402
 
 D = 32
 

@@ -27,7 +27,7 @@ from service.cli import cli
 from service.errors import ModelPackError
 from service.models.importer import import_pack, safe_extract
 from service.models.packs import load_pack
-from service.pipeline import Pipeline
+from service.recognition.pipeline import Pipeline
 from tests.scrfd_net import export_scrfd_like
 
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from service.pipeline import AsyncPipeline, Pipeline
+from service.recognition.pipeline import AsyncPipeline, Pipeline
 from service.vision.align import align_faces
 from service.vision.detectors.base import DetectorConfig
 

@@ -14,26 +14,14 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from PIL import Image
 
 from model_export.checkpoint import load_backbone, read_state_dict
 from model_export.training.checkpoints import BACKBONE_FILE, STATE_FILE
 from model_export.training.trainer import LOG_FILE, default_lr_steps
 from service.cli import cli
+from tests.helpers import make_face_folder
 
 ARCH = "mbf"  # the smallest registered backbone: a few CPU steps take seconds
-
-
-def make_face_folder(root: Path, classes: int = 3, per_class: int = 4, seed: int = 0) -> Path:
-    """``root/id<k>/<i>.png``: 112×112 crops, a noisy class-specific pattern per identity."""
-    rng = np.random.default_rng(seed)
-    for k in range(classes):
-        base = rng.integers(0, 256, (112, 112, 3))
-        for i in range(per_class):
-            noisy = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
-            (root / f"id{k}").mkdir(parents=True, exist_ok=True)
-            Image.fromarray(noisy).save(root / f"id{k}" / f"{i}.png")
-    return root
 
 
 def _records(out: Path) -> list[dict[str, Any]]:

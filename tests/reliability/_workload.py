@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from tests.helpers import b64
 from tests.reliability._ledger import Ledger
-from tests.reliability._server import b64
 
 
 @dataclass

@@ -5,7 +5,6 @@ Everything is real (ONNX Runtime, SQLite, FAISS); only the keys and limits are t
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,10 +68,6 @@ def running(settings: Settings, key: str | None = BOTH) -> Iterator[TestClient]:
         if key is not None:
             client.headers["X-API-Key"] = key
         yield client
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def error_code(response: Any) -> str | None:

@@ -14,11 +14,10 @@ import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 from PIL import Image
 
-__all__ = ["LIMITS", "Hostile", "corpus", "face_tile", "one_face_jpeg", "zip_of"]
+__all__ = ["LIMITS", "Hostile", "corpus", "face_tile", "zip_of"]
 
 # the service settings the expectations assume
 LIMITS = {
@@ -138,22 +137,6 @@ def zip_of(name: str, data: bytes) -> bytes:
     with zipfile.ZipFile(out, "w") as archive:
         archive.writestr(name, data)
     return out.getvalue()
-
-
-def one_face_jpeg(pack: Path, photo: bytes) -> bytes:
-    """A JPEG holding exactly one face: the best-scored face of ``photo`` with a margin."""
-    from service.pipeline import Pipeline
-    from service.vision.detectors.base import DetectorConfig
-
-    pipeline = Pipeline.from_pack(pack, device="cpu", detector=DetectorConfig(threshold=0.7))
-    x1, y1, x2, y2 = (float(v) for v in pipeline.faces(photo, max_faces=1)[0].bbox)
-    side = max(x2 - x1, y2 - y1) * 1.8
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    image = Image.open(io.BytesIO(photo)).convert("RGB")
-    box = (int(cx - side / 2), int(cy - side / 2), int(cx + side / 2), int(cy + side / 2))
-    crop = _encode(image.crop(box), "JPEG", quality=90)
-    assert len(pipeline.faces(crop)) == 1
-    return crop
 
 
 def face_tile(face: bytes, n: int) -> bytes:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from service.audit import AuditLog
-from tests.reliability.apps import BOTH, MANAGE, b64, running, settings_for
+from tests.helpers import b64, need_milvus
+from tests.reliability.apps import BOTH, MANAGE, running, settings_for
 
 
 def _numbers_or_blobs(value: Any, where: str = "") -> list[str]:
@@ -44,7 +45,7 @@ def test_enrolments_and_deletions_are_audited(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     if backend == "milvus":
-        pytest.importorskip("pymilvus", reason="the milvus extra is not installed")
+        need_milvus()
     caplog.set_level(logging.INFO, logger="facerec.audit")
     audit_path = tmp_path / "logs" / "audit.jsonl"
     settings = settings_for(
@@ -122,13 +123,11 @@ def test_bulk_enrolment_is_audited(
     from click.testing import CliRunner
 
     from service.cli import cli
-    from tests.reliability.hostile import one_face_jpeg
+    from tests.helpers import one_face_jpeg
 
     person = tmp_path / "people" / "ada"
     person.mkdir(parents=True)
-    (person / "1.jpg").write_bytes(
-        one_face_jpeg(test_pack, (insightface_images / "t1.jpg").read_bytes())
-    )
+    (person / "1.jpg").write_bytes(one_face_jpeg(insightface_images, test_pack))
     audit_path = tmp_path / "audit.jsonl"
     monkeypatch.setenv("FACEREC_AUDIT_LOG", str(audit_path))
     args = ["enrol", str(tmp_path / "people"), "--pack", str(test_pack)]

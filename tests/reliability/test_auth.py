@@ -36,7 +36,7 @@ from tests.reliability.apps import (
     running,
     settings_for,
 )
-from tests.reliability.server import serving
+from tests.servers import serving
 
 MISSING_ID = "0" * 32  # a well-formed identity / face id that does not exist
 OPEN_PAGES = {"/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
@@ -209,7 +209,7 @@ def test_keys_never_reach_a_real_servers_output(
     wrong keys, an enrolment and a deletion; the output holds the requests, never a key."""
     keys = [k.model_dump(mode="json") | {"key": k.key.get_secret_value()} for k in api_keys()]
     env = {"FACEREC_LOG_LEVEL": "debug", "FACEREC_API_KEYS": json.dumps(keys)}
-    with serving(test_pack, tmp_path / "data", env) as served:
+    with serving(test_pack, tmp_path / "data", env, verbose=True) as served:
         http = served.http
         for key in (BOTH, RECOGNIZE, MANAGE, WRONG):
             http.get("/identities", headers={"X-API-Key": key})

@@ -27,8 +27,8 @@ import pytest
 from service.errors import IdentityNotFound
 from service.gallery.check import index_problems, store_problems
 from service.gallery.gallery import FaissGallery
-from tests.reliability._server import Server, b64, noise_crops, sqlite_count, sqlite_rows
-from tests.reliability.conftest import scale
+from tests.helpers import b64, noise_crops, scale, sqlite_count, sqlite_rows
+from tests.servers import Server
 
 D = 32
 
@@ -119,7 +119,7 @@ def test_no_5xx_and_no_deleted_identity_under_concurrent_writes(
     calls = Calls()
     stop = threading.Event()
     seconds = scale(8, 40)
-    with Server(test_pack, tmp_path / "data") as server:
+    with Server(test_pack, tmp_path / "data", threads=1) as server:
         server.start()
         with server.client() as c:
             first = [_enrol(c, calls, f"p{i}", crops[i]) for i in range(12)]

@@ -34,10 +34,10 @@ import pytest
 from service.gallery.check import index_problems, store_problems
 from service.gallery.gallery import FaissGallery
 from service.gallery.store import stored_meta
+from tests.helpers import b64, noise_crops, scale, sqlite_count, sqlite_rows
 from tests.reliability._ledger import Ledger
-from tests.reliability._server import Server, b64, noise_crops, sqlite_count, sqlite_rows
 from tests.reliability._workload import Crops, Mix, enrol_client
-from tests.reliability.conftest import scale
+from tests.servers import Server
 
 CYCLES = scale(3, 10)
 KINDS = ["after_acks", "random", "deletes", "startup"]
@@ -176,7 +176,7 @@ def test_acknowledged_writes_survive_kill_9(
     ledger = Ledger()
     pool = Crops(crops)
     cycles: list[Cycle] = []
-    with Server(test_pack, tmp_path / "data") as server:
+    with Server(test_pack, tmp_path / "data", threads=1) as server:
         server.start()
         for n in range(CYCLES):
             kind = KINDS[n % (len(KINDS) if CYCLES > 3 else 3)]

@@ -32,8 +32,8 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 )
 
 from service.app import create_app  # noqa: E402
-from tests.reliability.apps import BOTH, MANAGE, RECOGNIZE, b64, settings_for  # noqa: E402
-from tests.reliability.conftest import LONG, scale  # noqa: E402
+from tests.helpers import LONG, b64, scale  # noqa: E402
+from tests.reliability.apps import BOTH, MANAGE, RECOGNIZE, settings_for  # noqa: E402
 
 CHECKS = [
     not_a_server_error,

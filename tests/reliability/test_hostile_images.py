@@ -10,16 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.apps import BOTH, b64, error_code
-from tests.reliability.conftest import scale
-from tests.reliability.hostile import LIMITS, corpus, one_face_jpeg, zip_of
-from tests.reliability.server import (
-    Served,
-    peak_resident_bytes,
-    reset_peak,
-    resident_bytes,
-    serving,
-)
+from tests.helpers import b64, one_face_jpeg, scale
+from tests.reliability.apps import BOTH, error_code
+from tests.reliability.hostile import LIMITS, corpus, zip_of
+from tests.servers import Served, peak_resident_bytes, reset_peak, resident_bytes, serving
 
 MiB = 2**20
 PASSES = scale(3, 20)  # after one warm-up pass
@@ -29,7 +23,7 @@ MAX_PEAK_OVER = 300 * MiB  # the most the corpus may add at any moment (a bomb w
 
 @pytest.fixture(scope="module")
 def one_face(test_pack: Path, insightface_images: Path) -> bytes:
-    return one_face_jpeg(test_pack, (insightface_images / "t1.jpg").read_bytes())
+    return one_face_jpeg(insightface_images, test_pack)
 
 
 def _env() -> dict[str, str]:
@@ -43,7 +37,9 @@ def _env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def served(test_pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serving(test_pack, tmp_path_factory.mktemp("hostile-data"), _env()) as running:
+    with serving(
+        test_pack, tmp_path_factory.mktemp("hostile-data"), _env(), verbose=True
+    ) as running:
         running.http.headers["X-API-Key"] = BOTH
         yield running
 

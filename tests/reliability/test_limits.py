@@ -15,9 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api.timeout import RequestTimeout
-from tests.reliability.apps import BOTH, b64, error_code, running, settings_for
-from tests.reliability.hostile import face_tile, one_face_jpeg
-from tests.reliability.server import Served, serving
+from tests.helpers import b64, one_face_jpeg
+from tests.reliability.apps import BOTH, error_code, running, settings_for
+from tests.reliability.hostile import face_tile
+from tests.servers import Served, serving
 
 KiB, MiB = 2**10, 2**20
 BODY_LIMIT = 1 * MiB
@@ -25,7 +26,7 @@ BODY_LIMIT = 1 * MiB
 
 @pytest.fixture(scope="module")
 def one_face(test_pack: Path, insightface_images: Path) -> bytes:
-    return one_face_jpeg(test_pack, (insightface_images / "t1.jpg").read_bytes())
+    return one_face_jpeg(insightface_images, test_pack)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,9 @@ def served(test_pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "FACEREC_MAX_IMAGE_BYTES": str(BODY_LIMIT // 2),
         "FACEREC_API_KEYS": json.dumps(keys),
     }
-    with serving(test_pack, tmp_path_factory.mktemp("limits-data"), env) as running_server:
+    with serving(
+        test_pack, tmp_path_factory.mktemp("limits-data"), env, verbose=True
+    ) as running_server:
         yield running_server
 
 

@@ -25,8 +25,8 @@ import httpx
 import pytest
 
 from service.gallery.check import store_problems
-from tests.reliability._server import Server, b64, noise_crops, one_face_jpeg
-from tests.reliability.conftest import scale
+from tests.helpers import b64, noise_crops, one_face_jpeg, scale
+from tests.servers import Server
 
 BURST = scale(40, 200)
 
@@ -53,7 +53,7 @@ def server(test_pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "FACEREC_EMBED_MAX_BATCH": "1",
         "FACEREC_MAX_FACES": "8",  # t1.jpg's six faces are within the limit
     }
-    with Server(test_pack, tmp_path_factory.mktemp("overload") / "data", env) as s:
+    with Server(test_pack, tmp_path_factory.mktemp("overload") / "data", env, threads=1) as s:
         s.start()
         yield s
 

@@ -21,14 +21,8 @@ import httpx
 import pytest
 
 from service.gallery.check import store_problems
-from tests.reliability._server import (
-    Server,
-    b64,
-    one_face_jpeg,
-    sqlite_count,
-    sqlite_rows,
-)
-from tests.reliability.conftest import scale
+from tests.helpers import b64, one_face_jpeg, scale, sqlite_count, sqlite_rows
+from tests.servers import Server
 
 IN_FLIGHT = scale(8, 24)
 
@@ -136,7 +130,7 @@ def test_sigterm_lets_in_flight_requests_finish(
     test_pack: Path, tmp_path: Path, one_face: bytes
 ) -> None:
     env = {"FACEREC_DETECT_MAX_BATCH": "1", "FACEREC_REQUEST_TIMEOUT_S": "60"}
-    with Server(test_pack, tmp_path / "data", env) as server:
+    with Server(test_pack, tmp_path / "data", env, threads=1) as server:
         server.start()
         outcomes = _send_in_flight(server, one_face, IN_FLIGHT)
         signalled = time.monotonic()
@@ -174,7 +168,7 @@ def test_sigterm_past_the_graceful_timeout_leaves_the_gallery_whole(
         "FACEREC_SHUTDOWN_TIMEOUT_S": "1",
         "FACEREC_REQUEST_TIMEOUT_S": "60",
     }
-    with Server(test_pack, tmp_path / "data", env) as server:
+    with Server(test_pack, tmp_path / "data", env, threads=1) as server:
         server.start()
         outcomes = _send_in_flight(server, one_face, 3 * IN_FLIGHT)  # more than 1 s of work
         signalled = time.monotonic()

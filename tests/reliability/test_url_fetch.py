@@ -13,7 +13,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.reliability.apps import b64, error_code, running, settings_for
+from tests.helpers import b64
+from tests.reliability.apps import error_code, running, settings_for
 
 
 class _Counting(http.server.BaseHTTPRequestHandler):

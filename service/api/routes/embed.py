@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
 
 from service.api.auth import Recognizer
 from service.api.docs import image_request_body
-from service.api.errors import ApiError, error_responses
-from service.api.payload import read_payload
-from service.api.routes.common import face_fields
-from service.api.schemas import EmbeddedFace, EmbedParams, EmbedResponse
-from service.api.state import AppServices, parse_params
-from service.recognition import faces_of
+from service.api.errors import error_responses
+from service.api.requests import ImageRequest, image_request
+from service.api.schemas import EmbedParams, EmbedResponse
+from service.api.state import AppServices, ReadyRecognition
 
 router = APIRouter(tags=["recognition"])
+
+Body = Annotated[
+    ImageRequest[EmbedParams], Depends(image_request(EmbedParams, {"image"}, max_images=1))
+]
 
 
 @router.post(
@@ -25,24 +29,12 @@ router = APIRouter(tags=["recognition"])
         {"image": "JPEG, PNG, WebP or BMP"}, EmbedParams, required=("image",)
     ),
 )
-async def embed(request: Request, services: AppServices, _: Recognizer) -> EmbedResponse:
-    settings = services.settings
-    payload = await read_payload(request, {"image"}, settings.max_image_bytes, 1)
-    params = parse_params(EmbedParams, payload.fields)
-    image = payload.image("image")
-    if image is None:
-        raise ApiError(422, "invalid_request", "image: field required")
-    pipeline = services.require_pipeline()
-    limit = min(params.max_faces or settings.max_faces, settings.max_faces)
-    faces = await faces_of(
-        pipeline, image, aligned=params.aligned, max_faces=limit, limit=settings.max_faces
+async def embed(
+    _: Recognizer, body: Body, recognition: ReadyRecognition, services: AppServices
+) -> EmbedResponse:
+    params = body.params
+    found = await recognition.embed(
+        body.images["image"][0], aligned=params.aligned, max_faces=params.max_faces
     )
-    services.metrics.faces_per_request.labels("/embed").observe(len(faces))
-    return EmbedResponse(
-        faces=[
-            EmbeddedFace(**face_fields(f), embedding=[float(v) for v in f.embedding])  # type: ignore[arg-type]
-            for f in faces
-        ],
-        faces_found=len(faces),
-        embedding_size=pipeline.pipeline.embedder.embedding_size,
-    )
+    services.metrics.faces_per_request.labels("/embed").observe(found.faces_found)
+    return EmbedResponse.model_validate(found)

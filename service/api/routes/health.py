@@ -29,7 +29,7 @@ async def live() -> Health:
 )
 async def ready(services: AppServices) -> Response:
     detail = {
-        "models": services.pipeline is not None,
+        "models": services.recognition is not None,
         "gallery": services.gallery is not None,
     }
     ok = services.ready and all(detail.values())
@@ -49,7 +49,7 @@ async def info(services: AppServices) -> Info:
         **asdict(model),
         version=__version__,
         gallery_size=services.gallery.size() if services.gallery is not None else 0,
-        auth="open" if services.extra["keyring"].open else "api_keys",
+        auth="open" if services.keyring.open else "api_keys",
     )
 
 

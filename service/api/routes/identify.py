@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
 
 from service.api.auth import Recognizer
 from service.api.docs import image_request_body
-from service.api.errors import ApiError, error_responses
-from service.api.payload import read_payload
-from service.api.routes.common import face_fields
-from service.api.schemas import Candidate, IdentifiedFace, IdentifyParams, IdentifyResponse
-from service.api.state import AppServices, parse_params
-from service.recognition import faces_of
+from service.api.errors import error_responses
+from service.api.requests import ImageRequest, image_request
+from service.api.schemas import IdentifyParams, IdentifyResponse
+from service.api.state import AppGallery, AppServices, ReadyRecognition
 
 router = APIRouter(tags=["recognition"])
+
+Body = Annotated[
+    ImageRequest[IdentifyParams],
+    Depends(image_request(IdentifyParams, {"image"}, max_images=1)),
+]
 
 
 @router.post(
@@ -34,32 +39,21 @@ router = APIRouter(tags=["recognition"])
         example={"image": "<base64 JPEG>", "top_k": 5},
     ),
 )
-async def identify(request: Request, services: AppServices, _: Recognizer) -> IdentifyResponse:
-    settings = services.settings
-    payload = await read_payload(request, {"image"}, settings.max_image_bytes, 1)
-    params = parse_params(IdentifyParams, payload.fields)
-    image = payload.image("image")
-    if image is None:
-        raise ApiError(422, "invalid_request", "image: field required")
-    pipeline = services.require_pipeline()
-    threshold = (
-        params.threshold if params.threshold is not None else services.require_model().threshold
+async def identify(
+    _: Recognizer,
+    body: Body,
+    recognition: ReadyRecognition,
+    gallery: AppGallery,
+    services: AppServices,
+) -> IdentifyResponse:
+    params = body.params
+    result = await recognition.identify(
+        gallery,
+        body.images["image"][0],
+        aligned=params.aligned,
+        max_faces=params.max_faces,
+        top_k=params.top_k,
+        threshold=params.threshold,
     )
-    limit = min(params.max_faces or settings.max_faces, settings.max_faces)
-    services.admit_search()  # overloaded: refused before detection, not after
-    faces = await faces_of(
-        pipeline, image, aligned=params.aligned, max_faces=limit, limit=settings.max_faces
-    )
-    services.metrics.faces_per_request.labels("/identify").observe(len(faces))
-    results = await services.search([f.embedding for f in faces], params.top_k)
-    out = []
-    for face, matches in zip(faces, results, strict=True):
-        candidates = [
-            Candidate(identity_id=m.identity_id, name=m.name, similarity=round(m.similarity, 6))
-            for m in matches
-        ]
-        # the match rule on the similarity itself, not on its rounding for display (which
-        # could lift an impostor just below the threshold onto it)
-        best = candidates[0] if matches and matches[0].similarity >= threshold else None
-        out.append(IdentifiedFace(**face_fields(face), candidates=candidates, match=best))  # type: ignore[arg-type]
-    return IdentifyResponse(faces=out, faces_found=len(faces), threshold=threshold)
+    services.metrics.faces_per_request.labels("/identify").observe(result.faces_found)
+    return IdentifyResponse.model_validate(result)

@@ -1,17 +1,18 @@
-"""Identities and their faces: enrolment through the API."""
+"""Identities and their faces: enrolment through the API. Every change goes through
+:class:`~service.recognition.changes.GalleryChanges` (``Changes``), audited under the key's
+name."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Annotated
 
-import numpy as np
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from service.api.auth import Manager
 from service.api.docs import image_request_body
-from service.api.errors import ApiError, error_responses
-from service.api.payload import read_payload
+from service.api.errors import error_responses
+from service.api.requests import ImageRequest, image_request
 from service.api.schemas import (
     AddFacesParams,
     AddFacesResponse,
@@ -21,48 +22,17 @@ from service.api.schemas import (
     IdentityList,
     IdentityPatch,
 )
-from service.api.state import AppServices, parse_params
-from service.audit import AuditLog
-from service.errors import NoFaceFound, TooManyFaces
-from service.gallery.store import FaceRow, IdentityRow
-from service.pipeline import Face
-from service.recognition import faces_of_each
+from service.api.state import AppGallery, Changes, ReadyRecognition
 
 router = APIRouter(prefix="/identities", tags=["identities"])
 
 IdentityId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")]
 FaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")]
 
-
-def _audit_log(request: Request) -> AuditLog:
-    audit: AuditLog = request.app.state.audit
-    return audit
-
-
-Audit = Annotated[AuditLog, Depends(_audit_log)]
-
-
-def _identity(row: IdentityRow) -> Identity:
-    return Identity(
-        id=row.id,
-        name=row.name,
-        external_id=row.external_id,
-        metadata=row.metadata,
-        face_count=row.face_count,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-def _face(row: FaceRow) -> FaceRecord:
-    return FaceRecord(
-        id=row.id,
-        identity_id=row.identity_id,
-        score=row.score,
-        width=row.width,
-        height=row.height,
-        created_at=row.created_at,
-    )
+FacesBody = Annotated[
+    ImageRequest[AddFacesParams],
+    Depends(image_request(AddFacesParams, {"image"}, missing="at least one image is required")),
+]
 
 
 @router.post(
@@ -72,14 +42,11 @@ def _face(row: FaceRow) -> FaceRecord:
     summary="Create an identity (no faces yet)",
     responses=error_responses(400, 401, 403, 409, 413, 422, 429, 504),
 )
-async def create(
-    body: IdentityCreate, services: AppServices, who: Manager, audit: Audit
-) -> Identity:
+async def create(body: IdentityCreate, changes: Changes) -> Identity:
     row = await asyncio.to_thread(
-        services.gallery.create_identity, body.name, body.external_id, body.metadata
+        changes.create_identity, body.name, body.external_id, body.metadata
     )
-    await asyncio.to_thread(audit.record, who.name, "identity.create", row.id)
-    return _identity(row)
+    return Identity.model_validate(row)
 
 
 @router.get(
@@ -89,13 +56,15 @@ async def create(
     responses=error_responses(401, 403, 422, 429, 504),
 )
 async def list_(
-    services: AppServices,
     _: Manager,
+    gallery: AppGallery,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # SQLite INTEGER range
 ) -> IdentityList:
-    rows, total = await asyncio.to_thread(services.gallery.list_identities, limit, offset)
-    return IdentityList(items=[_identity(r) for r in rows], total=total, limit=limit, offset=offset)
+    rows, total = await asyncio.to_thread(gallery.list_identities, limit, offset)
+    return IdentityList.model_validate(
+        {"items": rows, "total": total, "limit": limit, "offset": offset}
+    )
 
 
 @router.get(
@@ -104,8 +73,8 @@ async def list_(
     summary="One identity",
     responses=error_responses(401, 403, 404, 422, 429, 504),
 )
-async def get(identity_id: IdentityId, services: AppServices, _: Manager) -> Identity:
-    return _identity(await asyncio.to_thread(services.gallery.get_identity, identity_id))
+async def get(identity_id: IdentityId, _: Manager, gallery: AppGallery) -> Identity:
+    return Identity.model_validate(await asyncio.to_thread(gallery.get_identity, identity_id))
 
 
 @router.patch(
@@ -114,15 +83,10 @@ async def get(identity_id: IdentityId, services: AppServices, _: Manager) -> Ide
     summary="Change name, external id or metadata",
     responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 504),
 )
-async def update(
-    identity_id: IdentityId, body: IdentityPatch, services: AppServices, who: Manager, audit: Audit
-) -> Identity:
-    changes = body.model_dump(exclude_unset=True)
-    row = await asyncio.to_thread(services.gallery.update_identity, identity_id, changes)
-    await asyncio.to_thread(
-        audit.record, who.name, "identity.update", identity_id, fields=list(changes)
-    )
-    return _identity(row)
+async def update(identity_id: IdentityId, body: IdentityPatch, changes: Changes) -> Identity:
+    fields = body.model_dump(exclude_unset=True)
+    row = await asyncio.to_thread(changes.update_identity, identity_id, fields)
+    return Identity.model_validate(row)
 
 
 @router.delete(
@@ -131,14 +95,8 @@ async def update(
     summary="Delete an identity and its faces for good",
     responses=error_responses(401, 403, 404, 422, 429, 504),
 )
-async def delete(
-    identity_id: IdentityId, services: AppServices, who: Manager, audit: Audit
-) -> Response:
-    faces = await asyncio.to_thread(services.gallery.list_faces, identity_id)
-    await asyncio.to_thread(services.gallery.delete_identity, identity_id)
-    await asyncio.to_thread(
-        audit.record, who.name, "identity.delete", identity_id, face_ids=[f.id for f in faces]
-    )
+async def delete(identity_id: IdentityId, changes: Changes) -> Response:
+    await asyncio.to_thread(changes.delete_identity, identity_id)
     return Response(status_code=204)
 
 
@@ -148,33 +106,9 @@ async def delete(
     summary="The enrolled faces of an identity (quality figures, no images)",
     responses=error_responses(401, 403, 404, 422, 429, 504),
 )
-async def list_faces(
-    identity_id: IdentityId, services: AppServices, _: Manager
-) -> list[FaceRecord]:
-    rows = await asyncio.to_thread(services.gallery.list_faces, identity_id)
-    return [_face(r) for r in rows]
-
-
-def _iou(a: list[float], b: list[float]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _the_face(faces: list[Face], box: list[float] | None, index: int) -> Face:
-    where = f"image {index + 1}"
-    if not faces:
-        raise NoFaceFound(f"no face found in {where}")
-    if box is not None:
-        best = max(faces, key=lambda f: _iou([float(v) for v in f.bbox], box))
-        if _iou([float(v) for v in best.bbox], box) < 0.3:
-            raise NoFaceFound(f"no face at the given box in {where}")
-        return best
-    if len(faces) > 1:
-        raise TooManyFaces(f"{where} holds {len(faces)} faces; give a box to choose one")
-    return faces[0]
+async def list_faces(identity_id: IdentityId, _: Manager, gallery: AppGallery) -> list[FaceRecord]:
+    rows = await asyncio.to_thread(gallery.list_faces, identity_id)
+    return [FaceRecord.model_validate(r) for r in rows]
 
 
 @router.post(
@@ -197,34 +131,13 @@ def _the_face(faces: list[Face], box: list[float] | None, index: int) -> Face:
     ),
 )
 async def add_faces(
-    identity_id: IdentityId, request: Request, services: AppServices, who: Manager, audit: Audit
+    identity_id: IdentityId, changes: Changes, body: FacesBody, recognition: ReadyRecognition
 ) -> AddFacesResponse:
-    settings = services.settings
-    payload = await read_payload(
-        request, {"image"}, settings.max_image_bytes, settings.max_images_per_request
+    params = body.params
+    enrolled = await recognition.add_faces(
+        changes, identity_id, body.images["image"], box=params.box, aligned=params.aligned
     )
-    params = parse_params(AddFacesParams, payload.fields)
-    images = payload.images.get("image", [])
-    if not images:
-        raise ApiError(422, "invalid_request", "image: at least one image is required")
-    await asyncio.to_thread(services.gallery.get_identity, identity_id)  # 404 before work
-    pipeline = services.require_pipeline()
-    found = await faces_of_each(
-        pipeline,
-        images,
-        aligned=params.aligned,
-        max_faces=settings.max_faces,
-        limit=settings.max_faces,
-    )
-    chosen = [_the_face(faces, params.box, i) for i, faces in enumerate(found)]
-    embeddings = np.stack([f.embedding for f in chosen])
-    qualities = [(round(f.score, 5), round(f.width, 1), round(f.height, 1)) for f in chosen]
-    rows = await asyncio.to_thread(services.gallery.add_faces, identity_id, embeddings, qualities)
-    await asyncio.to_thread(
-        audit.record, who.name, "faces.add", identity_id, face_ids=[r.id for r in rows]
-    )
-    identity = await asyncio.to_thread(services.gallery.get_identity, identity_id)
-    return AddFacesResponse(identity=_identity(identity), faces=[_face(r) for r in rows])
+    return AddFacesResponse.model_validate(enrolled)
 
 
 @router.delete(
@@ -233,9 +146,6 @@ async def add_faces(
     summary="Delete one enrolled face (the template is recomputed)",
     responses=error_responses(401, 403, 404, 422, 429, 504),
 )
-async def delete_face(
-    identity_id: IdentityId, face_id: FaceId, services: AppServices, who: Manager, audit: Audit
-) -> Response:
-    await asyncio.to_thread(services.gallery.delete_face, identity_id, face_id)
-    await asyncio.to_thread(audit.record, who.name, "face.delete", identity_id, face_ids=[face_id])
+async def delete_face(identity_id: IdentityId, face_id: FaceId, changes: Changes) -> Response:
+    await asyncio.to_thread(changes.delete_face, identity_id, face_id)
     return Response(status_code=204)

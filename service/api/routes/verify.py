@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
 
 from service.api.auth import Recognizer
 from service.api.docs import image_request_body
 from service.api.errors import ApiError, error_responses
-from service.api.payload import read_payload
-from service.api.routes.common import face_fields
-from service.api.schemas import VerifiedFace, VerifyParams, VerifyResponse
-from service.api.state import AppServices, parse_params
-from service.recognition import cosine, faces_of, faces_of_each, select_face
+from service.api.requests import ImageRequest, image_request
+from service.api.schemas import VerifyParams, VerifyResponse
+from service.api.state import AppGallery, ReadyRecognition
 
 router = APIRouter(tags=["recognition"])
 
@@ -21,6 +19,10 @@ _IMAGES = {
     "image": "the probe: JPEG, PNG, WebP or BMP",
     "image2": "the image to compare with (omit when identity_id is given)",
 }
+
+Body = Annotated[
+    ImageRequest[VerifyParams], Depends(image_request(VerifyParams, _IMAGES, max_images=2))
+]
 
 
 @router.post(
@@ -40,49 +42,28 @@ _IMAGES = {
         example={"image": "<base64 JPEG>", "image2": "<base64 JPEG>", "threshold": 0.3},
     ),
 )
-async def verify(request: Request, services: AppServices, _: Recognizer) -> VerifyResponse:
-    settings = services.settings
-    payload = await read_payload(request, set(_IMAGES), settings.max_image_bytes, 2)
-    params = parse_params(VerifyParams, payload.fields)
-    first, second = payload.image("image"), payload.image("image2")
-    if first is None:
-        raise ApiError(422, "invalid_request", "image: field required")
-    if (second is None) == (params.identity_id is None):
+async def verify(
+    _: Recognizer, body: Body, recognition: ReadyRecognition, gallery: AppGallery
+) -> VerifyResponse:
+    params = body.params
+    image, image2 = body.image("image"), body.image("image2")
+    assert image is not None  # the dependency insists on it
+    if (image2 is None) == (params.identity_id is None):
         raise ApiError(
             422, "invalid_request", "give exactly one of image2 or identity_id with image"
         )
-    pipeline = services.require_pipeline()
-    threshold = (
-        params.threshold if params.threshold is not None else services.require_model().threshold
-    )
-    limit = settings.max_faces
-
-    if second is not None:
-        faces_a, faces_b = await faces_of_each(
-            pipeline, [first, second], aligned=params.aligned, max_faces=limit, limit=limit
+    if image2 is not None:
+        result = await recognition.verify(
+            image, image2, aligned=params.aligned, face=params.face, threshold=params.threshold
         )
-        a = select_face(faces_a, params.face, "image")
-        b = select_face(faces_b, params.face, "image2")
-        similarity = cosine(a.embedding, b.embedding)
-        used = [
-            VerifiedFace(**face_fields(a), source="image", faces_found=len(faces_a)),  # type: ignore[arg-type]
-            VerifiedFace(**face_fields(b), source="image2", faces_found=len(faces_b)),  # type: ignore[arg-type]
-        ]
-        identity_id = None
     else:
         assert params.identity_id is not None
-        template = await asyncio.to_thread(services.gallery.template, params.identity_id)
-        faces_a = await faces_of(
-            pipeline, first, aligned=params.aligned, max_faces=limit, limit=limit
+        result = await recognition.verify_identity(
+            gallery,
+            image,
+            params.identity_id,
+            aligned=params.aligned,
+            face=params.face,
+            threshold=params.threshold,
         )
-        a = select_face(faces_a, params.face, "image")
-        similarity = cosine(a.embedding, template)
-        used = [VerifiedFace(**face_fields(a), source="image", faces_found=len(faces_a))]  # type: ignore[arg-type]
-        identity_id = params.identity_id
-    return VerifyResponse(
-        similarity=round(similarity, 6),
-        threshold=threshold,
-        match=similarity >= threshold,
-        faces=used,
-        identity_id=identity_id,
-    )
+    return VerifyResponse.model_validate(result)

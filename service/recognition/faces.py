@@ -1,31 +1,13 @@
-"""Recognition decisions shared by the routes: which face, how similar, which identity."""
+"""The faces of a request's images: detected, or the image itself when it is an aligned crop."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Literal
 
-import numpy as np
+from service.recognition.pipeline import AsyncPipeline, Face
 
-from service.errors import NoFaceFound
-from service.pipeline import AsyncPipeline, Face
-
-__all__ = ["cosine", "faces_of", "faces_of_each", "select_face"]
-
-
-def select_face(faces: Sequence[Face], how: Literal["largest", "best"], what: str) -> Face:
-    """The largest face (by box area) or the best-scored one; ``NoFaceFound`` if none."""
-    if not faces:
-        raise NoFaceFound(f"no face found in {what}")
-    if how == "best":
-        return max(faces, key=lambda f: f.score)
-    return max(faces, key=lambda f: f.width * f.height)
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine similarity of two unit vectors, clipped to [-1, 1]."""
-    return float(np.clip(np.dot(a, b), -1.0, 1.0))
+__all__ = ["faces_of", "faces_of_each"]
 
 
 async def faces_of(

@@ -1,14 +1,16 @@
 """``facerec enrol DIR``: bulk enrolment from a folder with one sub-folder per identity.
 
 Each sub-folder becomes an identity (its name; ``external_id`` = the folder name, so a rerun
-finds it again). Each image must hold exactly one usable face; others are skipped and the
+finds it again). Each image must hold exactly one usable face (the enrolment rule the API
+applies, :func:`~service.recognition.choice.enrolment_face`); others are skipped and the
 reason counted. Every image's outcome is journaled in the gallery database in the same
 transaction as its face, keyed by folder and content hash: an interrupted run, started again,
 continues where it stopped and enrols nothing twice.
 
 It writes the gallery directly: run it while the service is stopped, or restart the service
 afterwards so its index picks the new identities up. With an :class:`AuditLog`, each identity
-it creates and each face it enrols is audited as the API's are (actor ``facerec enrol``).
+it creates and each face it enrols is audited as the API's are (actor ``facerec enrol``),
+through the same :class:`~service.recognition.changes.GalleryChanges`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from pathlib import Path
 from service.audit import AuditLog
 from service.errors import FaceRecError
 from service.gallery.types import Gallery
-from service.pipeline import Pipeline
+from service.recognition.changes import GalleryChanges
+from service.recognition.choice import enrolment_face
+from service.recognition.pipeline import Pipeline
 
 __all__ = ["EnrolSummary", "enrol_folder"]
 
@@ -53,16 +57,15 @@ def enrol_folder(
     audit: AuditLog | None = None,
 ) -> EnrolSummary:
     summary = EnrolSummary()
+    changes = GalleryChanges(gallery, audit, ACTOR)
     done = gallery.journaled()
     folders = sorted(p for p in root.iterdir() if p.is_dir())
     for folder in folders:
         identity = gallery.identity_by_external_id(folder.name)
         if identity is None:
-            identity = gallery.create_identity(
+            identity = changes.create_identity(
                 folder.name, folder.name, {"enrolled_from": "folder"}
             )
-            if audit is not None:
-                audit.record(ACTOR, "identity.create", identity.id)
         summary.identities += 1
         for image in _images(folder):
             data = image.read_bytes()
@@ -70,7 +73,7 @@ def enrol_folder(
             if source in done:
                 summary.already_done += 1
             else:
-                reason = _enrol_one(pipeline, gallery, identity.id, data, source, audit)
+                reason = _enrol_one(pipeline, changes, identity.id, data, source)
                 if reason is None:
                     summary.enrolled += 1
                 else:
@@ -83,27 +86,15 @@ def enrol_folder(
 
 
 def _enrol_one(
-    pipeline: Pipeline,
-    gallery: Gallery,
-    identity_id: str,
-    data: bytes,
-    source: str,
-    audit: AuditLog | None,
+    pipeline: Pipeline, changes: GalleryChanges, identity_id: str, data: bytes, source: str
 ) -> str | None:
-    """None when enrolled, else the reason it was skipped."""
+    """None when enrolled, else the reason it was skipped (the error code: ``no_face``,
+    ``too_many_faces``, ``invalid_image``, ...)."""
     try:
-        faces = pipeline.faces(data)
+        face = enrolment_face(pipeline.faces(data), None, source)
     except FaceRecError as exc:
         return exc.code
-    if not faces:
-        return "no_face"
-    if len(faces) > 1:
-        return "too_many_faces"
-    face = faces[0]
-    quality = (round(face.score, 5), round(face.width, 1), round(face.height, 1))
-    rows = gallery.add_faces(identity_id, face.embedding[None], [quality], source)
-    if audit is not None:
-        audit.record(ACTOR, "faces.add", identity_id, face_ids=[r.id for r in rows])
+    changes.add_faces(identity_id, [face], source)
     return None
 
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The GPU benchmarks in one command, on a machine with a CUDA GPU and the project installed:
-#   bench/run_gpu.sh OUT_DIR [tests] [embed] [search] [detect] [pipeline]   (default: all)
+#   service/bench/run_gpu.sh OUT_DIR [tests] [embed] [search] [detect] [pipeline]   (default: all)
 #   (and `profile`: where the PyTorch runtime's time goes; not in the default)
 # Writes one JSON per benchmark (with the machine described) and a plot into OUT_DIR.
 # The recognizer is an UNTRAINED R100 (same shapes and cost as a trained one): speed only.
 set -euo pipefail
-out=${1:?usage: bench/run_gpu.sh OUT_DIR [phase...]}
+out=${1:?usage: service/bench/run_gpu.sh OUT_DIR [phase...]}
 shift
 phases=${*:-tests embed search detect pipeline}
 py=${PYTHON:-python3}

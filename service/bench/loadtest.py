@@ -1,12 +1,11 @@
-#!/usr/bin/env python3
 """Start facerec locally with a pack, fill its gallery, run locust headless, print the figures.
 
-    python deploy/loadtest/run.py --pack packs/test --scenario identify --users 8 --time 60s \
+    python -m service.bench.loadtest --pack packs/test --scenario identify --users 8 --time 60s \
         --gallery 100000 --out bench/results/loadtest-identify
 
 Replicas sharing one Milvus (a Milvus Lite server started here, or --milvus-uri):
 
-    python deploy/loadtest/run.py --pack packs/test --backend milvus --replicas 2 \
+    python -m service.bench.loadtest --pack packs/test --backend milvus --replicas 2 \
         --scenario replicas --users 4 --time 60s --gallery 10000 --out bench/results/lt-replicas
 
 Prints requests/s, p50/p95/p99 and error rate; keeps locust's CSV and HTML report and a
@@ -43,6 +42,8 @@ def probe_image(out: Path, image: Path | None) -> Path:
     if spec is None or spec.origin is None:
         raise SystemExit("give --image (a photo with one face); insightface's samples are absent")
     t1 = cv2.imread(str(Path(spec.origin).parent / "data" / "images" / "t1.jpg"))
+    if t1 is None:
+        raise SystemExit("insightface's t1.jpg could not be read; give --image")
     face = t1[40:240, 860:1060]  # the top-right person of the group photo, with margin
     canvas = np.full((480, 640, 3), 90, np.uint8)
     big = cv2.resize(face, (300, 300))
@@ -58,7 +59,7 @@ def fill_gallery(pack: Path, data: Path, probe: Path, size: int, milvus_uri: str
     from service.gallery.milvus import MilvusGallery
     from service.gallery.types import Gallery
     from service.models.packs import load_pack
-    from service.pipeline import Pipeline
+    from service.recognition.pipeline import Pipeline
     from service.vision.detectors.base import DetectorConfig
 
     loaded = load_pack(pack)

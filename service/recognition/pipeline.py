@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -23,27 +24,19 @@ from service.vision.decode import DecodeLimits, decode_image
 from service.vision.detectors.base import Detector, DetectorConfig, RGBImage
 from service.vision.faces import DetectedFace
 
-__all__ = ["AsyncPipeline", "Face", "Pipeline"]
+__all__ = ["AsyncPipeline", "BatchObserver", "Face", "Pipeline"]
 
 Embedding = npt.NDArray[np.float32]
+BatchObserver = Callable[[int, float], None]  # (items, seconds) of one model call
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 
 @dataclass(frozen=True)
-class Face:
-    """A detected face and its unit-norm embedding."""
+class Face(DetectedFace):
+    """A detected face (box, score, five landmarks) and its unit-norm embedding."""
 
-    bbox: npt.NDArray[np.float32]  # (4,) x1, y1, x2, y2
-    score: float
-    landmarks: npt.NDArray[np.float32]  # (5, 2)
     embedding: Embedding  # (E,)
-
-    @property
-    def width(self) -> float:
-        return float(self.bbox[2] - self.bbox[0])
-
-    @property
-    def height(self) -> float:
-        return float(self.bbox[3] - self.bbox[1])
 
 
 def _aligned_face(crop: RGBImage, embedding: Embedding) -> Face:
@@ -115,7 +108,10 @@ def _with_embedding(face: DetectedFace, embedding: Embedding) -> Face:
 
 
 class AsyncPipeline:
-    """The pipeline with detection and embedding batched across concurrent requests."""
+    """The pipeline with detection and embedding batched across concurrent requests.
+
+    ``observe``, given a model's name (``detect``, ``embed``), returns what is told the size
+    and duration of each of its calls (the service's metrics), or None."""
 
     def __init__(
         self,
@@ -128,23 +124,29 @@ class AsyncPipeline:
         max_queue: int = 2048,
         detect_workers: int = 1,
         embed_workers: int = 1,
+        observe: Callable[[str], BatchObserver] | None = None,
     ) -> None:
         self.pipeline = pipeline
-        self.detect_batcher: MicroBatcher[RGBImage, list[DetectedFace]] = MicroBatcher(
-            "detect",
-            self._detect_batch,
-            max_batch=detect_max_batch,
-            max_wait_ms=detect_max_wait_ms,
-            max_queue=max_queue,
-            workers=detect_workers,
+
+        def batcher(
+            name: str, fn: Callable[[list[In]], Sequence[Out]], size: int, wait: float, workers: int
+        ) -> MicroBatcher[In, Out]:
+            on_batch = observe(name) if observe is not None else None
+            return MicroBatcher(
+                name,
+                fn,
+                max_batch=size,
+                max_wait_ms=wait,
+                max_queue=max_queue,
+                workers=workers,
+                on_batch=on_batch,
+            )
+
+        self.detect_batcher: MicroBatcher[RGBImage, list[DetectedFace]] = batcher(
+            "detect", self._detect_batch, detect_max_batch, detect_max_wait_ms, detect_workers
         )
-        self.embed_batcher: MicroBatcher[RGBImage, Embedding] = MicroBatcher(
-            "embed",
-            self._embed_batch,
-            max_batch=embed_max_batch,
-            max_wait_ms=embed_max_wait_ms,
-            max_queue=max_queue,
-            workers=embed_workers,
+        self.embed_batcher: MicroBatcher[RGBImage, Embedding] = batcher(
+            "embed", self._embed_batch, embed_max_batch, embed_max_wait_ms, embed_workers
         )
 
     def _detect_batch(self, images: list[RGBImage]) -> list[list[DetectedFace]]:
