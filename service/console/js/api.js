@@ -13,11 +13,12 @@ export const base = (() => {
 })();
 
 export class ApiError extends Error {
-  constructor(status, code, message, retryAfter = null) {
+  constructor(status, code, message, retryAfter = null, body = null) {
     super(message);
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter;
+    this.body = body; // the parsed answer, when it was JSON
   }
 }
 
@@ -86,10 +87,10 @@ export async function call(method, path, { json, form, signal } = {}) {
     const retry = response.headers.get("Retry-After");
     const error = data && typeof data === "object" ? data.error : null;
     if (error && typeof error.code === "string") {
-      throw new ApiError(response.status, error.code, String(error.message ?? ""), retry);
+      throw new ApiError(response.status, error.code, String(error.message ?? ""), retry, data);
     }
     const said = text.trim().slice(0, 200) || response.statusText;
-    throw new ApiError(response.status, `http_${response.status}`, said, retry);
+    throw new ApiError(response.status, `http_${response.status}`, said, retry, data);
   }
   return data;
 }

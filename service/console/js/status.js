@@ -27,21 +27,19 @@ export function init() {}
 
 export async function show() {
   $("status-error").replaceChildren();
-  let info;
-  let ready;
-  try {
-    [info, ready] = await busy($("status-busy"), "Reading the service's status", (signal) =>
-      Promise.all([
-        call("GET", "/info", { signal }),
-        call("GET", "/health/ready", { signal }).catch((error) => ({ status: error.code, detail: {} })),
-      ]),
-    );
-  } catch (error) {
-    $("status-result").replaceChildren();
-    showError($("status-error"), error);
-    return;
-  }
-  render(info, ready);
+  // both asked at once; /info answers 503 model_not_ready while the models load, and the
+  // readiness line still shows what is missing
+  const [info, ready] = await busy($("status-busy"), "Reading the service's status", (signal) =>
+    Promise.all([
+      call("GET", "/info", { signal }).catch((error) => error),
+      // 503 while starting, with the same body as 200: {"status": "starting", "detail"}
+      call("GET", "/health/ready", { signal }).catch((error) =>
+        error.body && typeof error.body.status === "string" ? error.body : { status: error.code, detail: {} },
+      ),
+    ]),
+  );
+  if (info instanceof Error) showError($("status-error"), info);
+  render(info instanceof Error ? null : info, ready);
 }
 
 function value(key, raw) {
@@ -52,6 +50,7 @@ function value(key, raw) {
 }
 
 function render(info, ready) {
+  info = info || {};
   const known = new Set(FIELDS.map(([key]) => key).concat(["untrained"]));
   const rows = FIELDS.filter(([key]) => key in info).concat(
     Object.keys(info)
@@ -62,7 +61,9 @@ function render(info, ready) {
   for (const [key, label] of rows) {
     list.append(h("dt", { text: label }), h("dd", { dataset: { field: key }, text: value(key, info[key]) }));
   }
-  list.append(h("dt", { text: "Ready" }), h("dd", { dataset: { field: "ready" }, text: ready.status === "ok" ? "yes" : `no (${ready.status})` }));
+  const waiting = Object.entries(ready.detail || {}).filter(([, ok]) => !ok).map(([what]) => what);
+  const readiness = ready.status === "ok" ? "yes" : `no (${ready.status}${waiting.length ? `: ${waiting.join(", ")} not yet` : ""})`;
+  list.append(h("dt", { text: "Ready" }), h("dd", { dataset: { field: "ready" }, text: readiness }));
   $("status-result").replaceChildren(
     info.untrained
       ? h(
