@@ -213,6 +213,46 @@ def test_search_and_paging(console: Console, api: httpx.Client) -> None:
     assert shown == [f"person {i}" for i in range(10, 20)]
 
 
+def test_identity_page_rename_add_and_delete_faces(
+    console: Console, api: httpx.Client, t1_path: Path, tmp_path: Path
+) -> None:
+    crop = _crop(t1_path, BOB, tmp_path / "bob.jpg")
+    made = api.post("/identities", json={"name": "Rob"}).json()
+    console.open("gallery", key=BOTH)
+    console.wait(lambda: console.all('button[aria-label="Open Rob"]'))
+    console.css('button[aria-label="Open Rob"]').click()
+    console.wait(lambda: console.all("#detail-name"))
+    # rename, with an external id
+    console.by_id("detail-name").clear()
+    console.by_id("detail-name").send_keys("Robert")
+    console.by_id("detail-external").send_keys("emp-42")
+    console.css("#gallery-detail form button[type=submit]").click()
+    console.wait(
+        lambda: console.all("#detail-title") and console.by_id("detail-title").text == "Robert"
+    )
+    assert api.get(f"/identities/{made['id']}").json()["external_id"] == "emp-42"
+    # a group photo is refused as the API says, with the way out
+    console.upload("detail-add-file", t1_path)
+    text = console.error("gallery-detail .error-slot")
+    assert text.startswith("too_many_faces (HTTP 422): image 1 holds 6 faces"), text
+    assert "Enrol from a photo" in console.by_id("gallery-detail").text
+    # a one-face photo is enrolled; its quality figures are listed
+    console.upload("detail-add-file", crop)
+    console.wait(lambda: len(console.all("button.face-delete")) == 1)
+    (face,) = api.get(f"/identities/{made['id']}/faces").json()
+    row = console.css("#gallery-detail tbody tr").text
+    assert (
+        f"{face['score']:.3f}" in row and f"{round(face['width'])} × {round(face['height'])}" in row
+    )
+    # deleted after the confirmation: gone from the API too
+    console.css("button.face-delete").click()
+    console.wait(lambda: console.js("return document.getElementById('confirm-dialog').open"))
+    assert "gone for good" in console.by_id("confirm-text").text
+    console.by_id("confirm-yes").click()
+    console.wait(lambda: "No faces yet" in console.by_id("gallery-detail").text)
+    assert api.get(f"/identities/{made['id']}/faces").json() == []
+
+
 def _unlabelled(console: Console) -> list[str]:
     """Visible controls without an accessible name (a label, aria-label or their text)."""
     return list(
