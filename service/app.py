@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api.auth import KeyRing
+from service.api.console import mount_console
 from service.api.cutoff import ShutdownCutoff
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
@@ -69,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (verify, identify, identities, embed, health):
         app.include_router(module.router)
+    if settings.console:
+        mount_console(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestTimeout, timeout_s=settings.request_timeout_s)
     # outside the timeout: a shutdown's cancellation is 503 shutting_down, a timeout stays 504

@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     api_keys: list[ApiKey] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    console: bool = Field(True, description="serve the web console at /console")
     shutdown_timeout_s: float | None = Field(
         None, gt=0, description="seconds in-flight requests get at SIGTERM; unset: request timeout"
     )

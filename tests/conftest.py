@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-_FOLDER_MARKERS = {"unit", "integration", "e2e", "gpu", "reliability"}
+_FOLDER_MARKERS = {"unit", "integration", "e2e", "gpu", "reliability", "browser"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

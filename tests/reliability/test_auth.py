@@ -18,7 +18,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 import service.api.routes as routes_package
 from service.api.auth import KeyRing
@@ -40,6 +40,9 @@ from tests.servers import serving
 
 MISSING_ID = "0" * 32  # a well-formed identity / face id that does not exist
 OPEN_PAGES = {"/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
+# mounts outside the document: the web console's static files hold no data and need no key
+# (the console calls the API with the user's key; service/api/console.py)
+OPEN_MOUNTS = {"/console": "/console/"}
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +93,8 @@ def test_every_route_with_every_key(client: TestClient) -> None:
     assert _route_module_operations() == set(documented)
     others = {r.path for r in client.app.routes if isinstance(r, Route)}  # type: ignore[attr-defined]
     assert others == OPEN_PAGES
+    mounts = {r.path for r in client.app.routes if isinstance(r, Mount)}  # type: ignore[attr-defined]
+    assert mounts == set(OPEN_MOUNTS)
 
     walked = 0
     scopes_seen = set()
@@ -113,7 +118,7 @@ def test_every_route_with_every_key(client: TestClient) -> None:
                 assert error_code(response) == "forbidden", where
             else:
                 assert response.status_code not in (401, 403) and response.status_code < 500, where
-    for page in sorted(OPEN_PAGES):
+    for page in sorted(OPEN_PAGES) + sorted(OPEN_MOUNTS.values()):
         for key in CALLERS.values():
             response = client.get(page, headers={"X-API-Key": key} if key else {})
             assert response.status_code == 200, page
@@ -121,9 +126,9 @@ def test_every_route_with_every_key(client: TestClient) -> None:
     assert scopes_seen == {None, "recognize", "manage"}
     print(
         f"\nauth walk: {len(documented)} documented operations + {len(OPEN_PAGES)} docs pages "
-        f"× {len(CALLERS)} callers = {walked} requests"
+        f"+ {len(OPEN_MOUNTS)} console × {len(CALLERS)} callers = {walked} requests"
     )
-    assert walked == (len(documented) + len(OPEN_PAGES)) * len(CALLERS)
+    assert walked == (len(documented) + len(OPEN_PAGES) + len(OPEN_MOUNTS)) * len(CALLERS)
 
 
 def test_health_metrics_are_open_and_recognition_needs_a_key(client: TestClient) -> None:
