@@ -121,3 +121,27 @@ def sqlite_count(data: Path, query: str) -> int:
     (value,) = sqlite_rows(data, query)[0]
     assert isinstance(value, int)
     return value
+
+
+def assert_matches_norm_crop(
+    image: np.ndarray, landmarks: list[np.ndarray], crops: np.ndarray
+) -> None:
+    """Our 112×112 crops against insightface's ``norm_crop`` for the same landmarks.
+
+    insightface holds the ArcFace template in float32, so its similarity matrix differs from
+    our float64 least-squares one by up to about 2e-4. OpenCV 5 then gives crops within one
+    grey level; OpenCV 4 samples on a 1/32-pixel fixed-point grid, where such a difference
+    moves a few samples across a grid step: two grey levels on about 1 value in 10^5. The
+    bounds hold on both, and a wrong template, order or transform breaks all three."""
+    from insightface.utils.face_align import estimate_norm, norm_crop
+
+    from service.vision.align import ARCFACE_TEMPLATE, similarity_transform
+
+    over_one = 0
+    for points, crop in zip(landmarks, crops, strict=True):
+        ours = similarity_transform(np.asarray(points, np.float64), ARCFACE_TEMPLATE)
+        assert np.abs(ours - estimate_norm(points)).max() < 5e-4
+        diff = np.abs(crop.astype(int) - norm_crop(image, points).astype(int))
+        assert diff.max() <= 2
+        over_one += int((diff > 1).sum())
+    assert over_one <= max(1, crops.size // 50_000), over_one

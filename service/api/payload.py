@@ -74,6 +74,8 @@ async def _form(request: Request, max_images: int, max_image_bytes: int) -> Form
         if "exceeded maximum size" in detail:
             raise ApiError(413, "payload_too_large", detail) from None
         raise ApiError(400, "invalid_multipart", detail) from None
+    except ValueError as exc:  # python-multipart's parse errors, where Starlette lets them out
+        raise ApiError(400, "invalid_multipart", f"malformed multipart body: {exc}") from None
 
 
 async def read_payload(

@@ -12,6 +12,7 @@ import pytest
 from service.recognition.pipeline import AsyncPipeline, Pipeline
 from service.vision.align import align_faces
 from service.vision.detectors.base import DetectorConfig
+from tests.helpers import assert_matches_norm_crop
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +28,13 @@ def t1_bytes(insightface_images: Path) -> bytes:
 def test_t1_gives_six_unit_embeddings_whose_crops_match_norm_crop(
     pipeline: Pipeline, t1_bytes: bytes
 ) -> None:
-    from insightface.utils.face_align import norm_crop
-
     image = pipeline.decode(t1_bytes)
     faces = pipeline.faces_in(image)
     assert len(faces) == 6
     norms = np.linalg.norm(np.stack([f.embedding for f in faces]), axis=1)
     np.testing.assert_allclose(norms, 1.0, atol=1e-5)
     detected = pipeline.detector.detect([image])[0]
-    for face, crop in zip(detected, align_faces(image, detected), strict=True):
-        assert np.abs(crop.astype(int) - norm_crop(image, face.landmarks).astype(int)).max() <= 1
+    assert_matches_norm_crop(image, [f.landmarks for f in detected], align_faces(image, detected))
     cross = np.stack([f.embedding for f in faces]) @ np.stack([f.embedding for f in faces]).T
     np.fill_diagonal(cross, 0)
     assert cross.max() < 0.8  # different people stay apart even untrained (see testpack.py)

@@ -17,6 +17,7 @@ from service.vision.align import (
     template_for,
 )
 from service.vision.faces import DetectedFace
+from tests.helpers import assert_matches_norm_crop
 
 
 def _face(landmarks: np.ndarray) -> DetectedFace:
@@ -62,17 +63,10 @@ def test_matches_the_least_squares_estimate_of_scikit_image() -> None:
 
 
 def test_crops_equal_insightface_norm_crop(insightface_images: Path) -> None:
-    from insightface.utils.face_align import norm_crop
-
     image = cv2.cvtColor(cv2.imread(str(insightface_images / "t1.jpg")), cv2.COLOR_BGR2RGB)
     rng = np.random.default_rng(1)
     faces = [_face(_random_landmarks(rng, image.shape[1], image.shape[0])) for _ in range(40)]
-    ours = align_faces(image, faces)
-    worst = 0
-    for face, crop in zip(faces, ours, strict=True):
-        theirs = norm_crop(image, face.landmarks)
-        worst = max(worst, int(np.abs(crop.astype(int) - theirs.astype(int)).max()))
-    assert worst <= 1
+    assert_matches_norm_crop(image, [f.landmarks for f in faces], align_faces(image, faces))
 
 
 @pytest.mark.parametrize("size", [112, 224, 128])
