@@ -63,10 +63,22 @@ class Settings(BaseSettings):
     detector_device: str | None = Field(
         None, description="cpu, cuda, cuda:N, auto for the detector; unset: FACEREC_DEVICE"
     )
-    det_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    det_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="detector score threshold; unset: the pack's (mtcnn 0.7, scrfd 0.5, yunet 0.6)",
+    )
+    landmarks: Literal["detector", "onet"] | None = Field(
+        None,
+        description="landmarks from the detector itself or MTCNN's O-Net on its boxes "
+        "(YuNet, SCRFD); unset: the pack's choice (YuNet packs: onet)",
+    )
     min_face_size: int = Field(20, ge=0)
     max_faces: int = Field(32, ge=1, description="faces kept per image, largest scores first")
-    det_input_size: int = Field(640, ge=32, le=4096, description="SCRFD network input (square)")
+    det_input_size: int = Field(
+        640, ge=32, le=4096, description="SCRFD / YuNet network input (square)"
+    )
 
     # verification default; the model pack's threshold applies when unset
     verify_threshold: float | None = Field(None, ge=-1.0, le=1.0)

@@ -71,7 +71,10 @@ def load_models(settings: Settings) -> tuple[ModelPack, Pipeline, str]:
     pack = load_pack(find_pack(settings), verify=True)
     runtime = choose_runtime(settings)
     detector = build_detector(
-        pack, detector_config(settings), settings.detector_device or settings.device
+        pack,
+        detector_config(settings),
+        settings.detector_device or settings.device,
+        landmarks=settings.landmarks,
     )
     embedder = build_embedder(
         pack,
@@ -100,6 +103,8 @@ async def startup(services: Services) -> None:
             pack.name,
         )
     log.info("model license: %s", manifest.license)
+    if manifest.detector.license:
+        log.info("detector license: %s", manifest.detector.license)
     batched = AsyncPipeline(
         pipeline,
         detect_max_batch=settings.detect_max_batch,
@@ -141,7 +146,9 @@ async def startup(services: Services) -> None:
     services.extra["searcher"] = searcher
     services.model = ModelInfo(
         pack=pack.name,
-        detector=manifest.detector.kind,
+        detector=pipeline.detector.name,
+        detector_license=manifest.detector.license,
+        license=manifest.license,
         recognizer=f"{manifest.recognizer.arch} ({manifest.recognizer.file.path})",
         runtime=embedder.runtime.name,
         device=embedder.runtime.device,
@@ -157,7 +164,7 @@ async def startup(services: Services) -> None:
     log.info(
         "ready: pack %s (%s + %s on %s %s), gallery %d identities",
         pack.name,
-        manifest.detector.kind,
+        pipeline.detector.name,
         manifest.recognizer.arch,
         runtime,
         embedder.runtime.device,

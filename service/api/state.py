@@ -25,6 +25,8 @@ class ModelInfo:
 
     pack: str
     detector: str
+    detector_license: str
+    license: str
     recognizer: str
     runtime: str
     device: str

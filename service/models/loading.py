@@ -3,27 +3,68 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
+from typing import Literal
 
+from service.errors import ModelPackError
 from service.inference.embedder import Embedder
 from service.inference.onnxruntime_runtime import OnnxRuntime, choose_providers
 from service.inference.runtime import Runtime
 from service.models.packs import ModelPack
-from service.vision.detectors.base import Detector, DetectorConfig
+from service.vision.detectors.base import DEFAULT_THRESHOLDS, Detector, DetectorConfig
 
-__all__ = ["build_detector", "build_embedder"]
+__all__ = ["build_detector", "build_embedder", "detector_threshold"]
+
+Landmarks = Literal["detector", "onet"]
 
 
-def build_detector(pack: ModelPack, config: DetectorConfig, device: str = "auto") -> Detector:
+def detector_threshold(pack: ModelPack, config: DetectorConfig) -> float:
+    """The score threshold a pack's detector runs at: the one asked for (settings), else the
+    pack manifest's default, else the detector's own (:data:`DEFAULT_THRESHOLDS`)."""
+    if config.threshold is not None:
+        return float(config.threshold)
+    spec = pack.manifest.detector
+    return spec.threshold if spec.threshold is not None else DEFAULT_THRESHOLDS[spec.kind]
+
+
+def build_detector(
+    pack: ModelPack,
+    config: DetectorConfig,
+    device: str = "auto",
+    landmarks: Landmarks | None = None,
+) -> Detector:
+    """The pack's detector. ``config.threshold`` unset: :func:`detector_threshold`.
+    ``landmarks`` (unset: the manifest's choice) ``"onet"`` replaces the landmarks of a YuNet
+    or SCRFD detector by MTCNN's O-Net's on its boxes (MTCNN's are O-Net's already)."""
     spec = pack.manifest.detector
     providers = choose_providers(device)
+    config = replace(config, threshold=detector_threshold(pack, config))
     if spec.kind == "mtcnn":
         from service.vision.detectors.mtcnn import MTCNN
 
         files = {name: pack.path(ref) for name, ref in spec.files.items()}
         return MTCNN(config, files, providers)
-    from service.vision.detectors.scrfd import SCRFD
+    detector: Detector
+    if spec.kind == "yunet":
+        from service.vision.detectors.yunet import YuNet
 
-    return SCRFD(pack.path(spec.files["model"]), config, providers)
+        detector = YuNet(pack.path(spec.files["model"]), config, providers)
+    else:
+        from service.vision.detectors.scrfd import SCRFD
+
+        detector = SCRFD(pack.path(spec.files["model"]), config, providers)
+    if (landmarks or spec.landmarks) == "detector":
+        return detector
+    from service.vision.detectors.mtcnn import mtcnn_model_files
+    from service.vision.detectors.refine import ONetLandmarks, RefinedDetector
+
+    try:
+        onet = pack.path(spec.files["onet"]) if "onet" in spec.files else None
+        return RefinedDetector(
+            detector, ONetLandmarks(onet or mtcnn_model_files()["onet"], providers)
+        )
+    except ModelPackError as exc:
+        raise ModelPackError(f"landmarks from O-Net: {exc.message}") from exc
 
 
 def build_embedder(
