@@ -75,6 +75,8 @@ def load_models(settings: Settings) -> tuple[ModelPack, Pipeline, str]:
         detector_config(settings),
         settings.detector_device or settings.device,
         landmarks=settings.landmarks,
+        threads=settings.detect_threads,
+        spinning=settings.ort_spinning,
     )
     embedder = build_embedder(
         pack,
@@ -88,6 +90,7 @@ def load_models(settings: Settings) -> tuple[ModelPack, Pipeline, str]:
         cuda_graphs=settings.torch_cuda_graphs,
         lanes=settings.embed_workers,
         compile_model=settings.torch_compile,
+        spinning=settings.ort_spinning,
     )
     return pack, Pipeline(detector, embedder, decode_limits(settings)), runtime
 

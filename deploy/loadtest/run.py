@@ -131,7 +131,6 @@ def start_service(
         "FACEREC_DATA_DIR": str(data),
         "FACEREC_DEVICE": "cpu",
         "FACEREC_PORT": str(port),
-        "FACEREC_DET_THRESHOLD": "0.7",
         "FACEREC_LOG_LEVEL": "warning",
     }
     process = subprocess.Popen(

@@ -1,12 +1,19 @@
 """``facerec bench pipeline``: images/s and faces/s end to end, beside insightface's path.
 
 Ours: the service's :class:`~service.pipeline.AsyncPipeline` (decode, detect, align, embed,
-with embedding batched across concurrent requests), ``concurrency`` images in flight.
+with embedding batched across concurrent requests), ``concurrency`` images in flight, on the
+runtime asked for.
 
 insightface's path, as its ``FaceAnalysis`` runs recognition: ``cv2.imdecode``, the same
 detector (so both see the same faces), then per face ``norm_crop`` + ``ArcFaceONNX.get``
-on the same recognizer file — one face per model call. Also reported: the recognition stage
-alone (align + embed of the already-detected faces), where batching is what differs.
+on ONNX Runtime (default session, as insightface makes it) — one face per model call — on the
+pack's recognizer, or on ``baseline`` (e.g. the FP32 file an INT8 pack was quantized from).
+Also reported: the recognition stage alone (align + embed of the already-detected faces), and
+the lowest cosine between our embeddings and insightface's of the same faces.
+
+``rounds`` alternates the two paths that many times and reports the figures summed over the
+rounds with the median of the per-round ratios, so that load from other processes on a
+shared machine falls on both.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -42,14 +49,19 @@ class Figure:
 
 
 async def _ours(
-    pipeline: Pipeline, images: list[bytes], concurrency: int, max_batch: int, workers: int
+    pipeline: Pipeline,
+    images: list[bytes],
+    concurrency: int,
+    max_batch: int,
+    workers: int,
+    embed_workers: int,
 ) -> Figure:
     batched = AsyncPipeline(
         pipeline,
         embed_max_batch=max_batch,
         embed_max_wait_ms=2.0,
         detect_workers=workers,
-        embed_workers=min(workers, 2),
+        embed_workers=embed_workers,
     )
     await batched.start()
     gate = asyncio.Semaphore(concurrency)
@@ -72,15 +84,19 @@ async def _ours(
     return Figure(elapsed, len(images), faces)
 
 
-def _theirs(
-    pipeline: Pipeline, images: list[bytes], recognizer: Path, gpu: bool
-) -> tuple[Figure, Figure]:
+def _insightface_model(recognizer: Path, gpu: bool) -> Any:
     from insightface.app.common import Face as InsightFace
     from insightface.model_zoo.arcface_onnx import ArcFaceONNX
 
     model = ArcFaceONNX(model_file=str(recognizer))
     model.prepare(0 if gpu else -1)  # ctx_id ≥ 0: ONNX Runtime's CUDA provider, as insightface
     model.get(np.zeros((112, 112, 3), np.uint8), InsightFace(kps=_TEMPLATE))  # warm up
+    return model
+
+
+def _theirs(pipeline: Pipeline, images: list[bytes], model: Any) -> tuple[Figure, Figure]:
+    from insightface.app.common import Face as InsightFace
+
     faces = 0
     recognition = 0.0
     started = time.perf_counter()
@@ -109,6 +125,32 @@ def _our_recognition(pipeline: Pipeline, images: list[bytes]) -> Figure:
     return Figure(time.perf_counter() - started, len(images), len(stacked))
 
 
+def _agreement(pipeline: Pipeline, images: list[bytes], model: Any) -> float:
+    """The lowest cosine between our embedding and insightface's of the same face."""
+    from insightface.app.common import Face as InsightFace
+
+    lowest = 1.0
+    for data in dict.fromkeys(images):  # each distinct photo once
+        image = pipeline.decode(data)
+        bgr = np.ascontiguousarray(image[:, :, ::-1])
+        detected = pipeline.detector.detect([image])[0]
+        if not detected:
+            continue
+        ours = pipeline.embedder.embed(align_faces(image, detected))
+        for face, mine in zip(detected, ours, strict=True):
+            theirs = np.asarray(model.get(bgr, InsightFace(kps=face.landmarks)), np.float32)
+            lowest = min(lowest, float(mine @ theirs) / float(np.linalg.norm(theirs)))
+    return lowest
+
+
+def _sum(figures: list[Figure]) -> Figure:
+    return Figure(
+        sum(f.seconds for f in figures),
+        sum(f.images for f in figures),
+        sum(f.faces for f in figures),
+    )
+
+
 def bench_pipeline(
     pack: Path,
     image_paths: list[Path],
@@ -119,22 +161,52 @@ def bench_pipeline(
     runtime: str = "onnxruntime",
     precision: str = "fp16",
     workers: int = 1,
+    *,
+    embed_workers: int | None = None,
+    threads: int = 0,
+    detect_threads: int = 0,
+    spinning: bool = True,
+    rounds: int = 1,
+    baseline: Path | None = None,
+    landmarks: Literal["detector", "onet"] | None = None,
 ) -> dict[str, Any]:
     from service.models.loading import build_detector, build_embedder
     from service.models.packs import load_pack
     from service.vision.detectors.base import DetectorConfig
 
     loaded = load_pack(pack)
-    detector = build_detector(loaded, DetectorConfig(threshold=0.7), device)
+    # the pack's detector as the service runs it: its threshold and landmark stage
+    detector = build_detector(
+        loaded, DetectorConfig(), device, landmarks, threads=detect_threads, spinning=spinning
+    )
+    lanes = embed_workers if embed_workers is not None else min(workers, 2)
     embedder = build_embedder(
-        loaded, device, max_batch=max_batch, runtime=runtime, precision=precision, lanes=2
+        loaded,
+        device,
+        threads,
+        max_batch=max_batch,
+        runtime=runtime,
+        precision=precision,
+        lanes=max(lanes, 2),
+        spinning=spinning,
     )
     pipeline = Pipeline(detector, embedder)
     images = [p.read_bytes() for p in image_paths] * repeat
-    ours = asyncio.run(_ours(pipeline, images, concurrency, max_batch, workers))
-    our_rec = _our_recognition(pipeline, images)
-    recognizer = pipeline_recognizer(pack)
-    theirs, their_rec = _theirs(pipeline, images, recognizer, device != "cpu")
+    reference = baseline if baseline is not None else pipeline_recognizer(pack)
+    model = _insightface_model(reference, device != "cpu")
+    mine: list[Figure] = []
+    my_rec: list[Figure] = []
+    theirs_all: list[Figure] = []
+    their_recs: list[Figure] = []
+    for _ in range(max(1, rounds)):
+        mine.append(asyncio.run(_ours(pipeline, images, concurrency, max_batch, workers, lanes)))
+        my_rec.append(_our_recognition(pipeline, images))
+        a, b = _theirs(pipeline, images, model)
+        theirs_all.append(a)
+        their_recs.append(b)
+    ours, our_rec, theirs, their_rec = (_sum(f) for f in (mine, my_rec, theirs_all, their_recs))
+    end_ratios = [o.images_per_s / t.images_per_s for o, t in zip(mine, theirs_all, strict=True)]
+    rec_ratios = [o.faces_per_s / t.faces_per_s for o, t in zip(my_rec, their_recs, strict=True)]
 
     def row(f: Figure) -> dict[str, float]:
         return {
@@ -153,16 +225,26 @@ def bench_pipeline(
         "device": device,
         "runtime": f"{embedder.runtime.name} {embedder.runtime.precision} on "
         f"{embedder.runtime.device}",
+        "detector": detector.name,
         "detect_workers": workers,
+        "embed_workers": lanes,
+        "threads": threads,
+        "detect_threads": detect_threads,
+        "spinning": spinning,
+        "rounds": len(mine),
+        "insightface_recognizer": reference.name,
+        "min_cosine_ours_vs_insightface": round(_agreement(pipeline, images, model), 5),
         "end_to_end": {
             "ours": row(ours),
             "insightface": row(theirs),
-            "ratio": round(ours.images_per_s / theirs.images_per_s, 2),
+            "ratio": round(float(np.median(end_ratios)), 2),
+            "ratios_per_round": [round(r, 2) for r in end_ratios],
         },
         "recognition_only": {
             "ours": row(our_rec),
             "insightface": row(their_rec),
-            "ratio": round(our_rec.faces_per_s / their_rec.faces_per_s, 2),
+            "ratio": round(float(np.median(rec_ratios)), 2),
+            "ratios_per_round": [round(r, 2) for r in rec_ratios],
         },
     }
 

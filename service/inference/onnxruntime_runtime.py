@@ -39,6 +39,24 @@ def choose_providers(device: str) -> list[str]:
 ProviderSpec = str | tuple[str, dict[str, str]]
 
 
+def session_options(threads: int = 0, spinning: bool = True) -> object:
+    """ONNX Runtime session options as the service sets them: every graph optimisation,
+    ``threads`` intra-op threads (0: ONNX Runtime's choice, one per core), and whether those
+    threads spin while waiting for work (ONNX Runtime's default). Spinning wins where the
+    session has the cores to itself; where several sessions (detector, recognizer, several
+    workers) share a few cores, spinning threads take turns from each other."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 def varying_shape_providers(providers: Sequence[str]) -> list[ProviderSpec]:
     """``providers`` set up for a model whose input shapes change from call to call.
 
@@ -61,15 +79,12 @@ class OnnxRuntime:
         device: str = "auto",
         threads: int = 0,
         max_batch: int = 64,
+        spinning: bool = True,
     ) -> None:
         import onnxruntime as ort
 
         providers = choose_providers(device)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
+        options = session_options(threads, spinning)
         provider_options: list[dict[str, str]] = []
         for p in providers:
             if p == CUDA and ":" in device:

@@ -32,10 +32,15 @@ def build_detector(
     config: DetectorConfig,
     device: str = "auto",
     landmarks: Landmarks | None = None,
+    *,
+    threads: int = 0,
+    spinning: bool = True,
 ) -> Detector:
     """The pack's detector. ``config.threshold`` unset: :func:`detector_threshold`.
     ``landmarks`` (unset: the manifest's choice) ``"onet"`` replaces the landmarks of a YuNet
-    or SCRFD detector by MTCNN's O-Net's on its boxes (MTCNN's are O-Net's already)."""
+    or SCRFD detector by MTCNN's O-Net's on its boxes (MTCNN's are O-Net's already).
+    ``threads`` and ``spinning``: ONNX Runtime's CPU threads of YuNet and O-Net (see
+    :func:`~service.inference.onnxruntime_runtime.session_options`)."""
     spec = pack.manifest.detector
     providers = choose_providers(device)
     config = replace(config, threshold=detector_threshold(pack, config))
@@ -48,7 +53,9 @@ def build_detector(
     if spec.kind == "yunet":
         from service.vision.detectors.yunet import YuNet
 
-        detector = YuNet(pack.path(spec.files["model"]), config, providers)
+        detector = YuNet(
+            pack.path(spec.files["model"]), config, providers, threads=threads, spinning=spinning
+        )
     else:
         from service.vision.detectors.scrfd import SCRFD
 
@@ -60,9 +67,10 @@ def build_detector(
 
     try:
         onet = pack.path(spec.files["onet"]) if "onet" in spec.files else None
-        return RefinedDetector(
-            detector, ONetLandmarks(onet or mtcnn_model_files()["onet"], providers)
+        refiner = ONetLandmarks(
+            onet or mtcnn_model_files()["onet"], providers, threads=threads, spinning=spinning
         )
+        return RefinedDetector(detector, refiner)
     except ModelPackError as exc:
         raise ModelPackError(f"landmarks from O-Net: {exc.message}") from exc
 
@@ -79,8 +87,10 @@ def build_embedder(
     cuda_graphs: bool = True,
     lanes: int = 1,
     compile_model: bool = False,
+    spinning: bool = True,
 ) -> Embedder:
-    """The recognizer on ONNX Runtime, TensorRT (``"tensorrt"``) or PyTorch (``"torch"``)."""
+    """The recognizer on ONNX Runtime, TensorRT (``"tensorrt"``), PyTorch (``"torch"``) or
+    OpenVINO (``"openvino"``, CPU)."""
     onnx_path = pack.path(pack.manifest.recognizer.file)
     meta = pack.recognizer_metadata()
     chosen: Runtime
@@ -109,6 +119,12 @@ def build_embedder(
             lanes=max(1, lanes),
             compile_model=compile_model,
         )
+    elif runtime == "openvino":
+        from service.inference.openvino_runtime import OpenVINORuntime
+
+        chosen = OpenVINORuntime(
+            onnx_path, "cpu" if device == "auto" else device, threads, max_batch, precision
+        )
     elif runtime == "tensorrt":
         from model_export.tensorrt.engine_key import BatchProfile
         from service.inference.tensorrt_runtime import TensorRTRuntime
@@ -122,5 +138,7 @@ def build_embedder(
             index,
         )
     else:
-        chosen = OnnxRuntime(onnx_path, device, threads=threads, max_batch=max_batch)
+        chosen = OnnxRuntime(
+            onnx_path, device, threads=threads, max_batch=max_batch, spinning=spinning
+        )
     return Embedder(chosen, meta)

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from service.errors import ModelPackError
-from service.inference.onnxruntime_runtime import varying_shape_providers
+from service.inference.onnxruntime_runtime import session_options, varying_shape_providers
 from service.vision.detectors.base import Detector, DetectorConfig, RGBImage
 from service.vision.detectors.mtcnn import crop_boxes, mtcnn_model_files, square_boxes
 from service.vision.faces import DetectedFace
@@ -45,12 +45,13 @@ class ONetLandmarks:
         *,
         box_scale: float = 1.0,
         max_crops: int = 256,
+        threads: int = 0,
+        spinning: bool = True,
     ) -> None:
         import onnxruntime as ort
 
         path = Path(onet) if onet is not None else mtcnn_model_files()["onet"]
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
+        options = session_options(threads, spinning)
         try:
             self._session = ort.InferenceSession(
                 os.fspath(path), options, providers=varying_shape_providers(providers)

@@ -46,7 +46,7 @@ import numpy.typing as npt
 
 from model_export.files import sha256_file
 from service.errors import ModelPackError
-from service.inference.onnxruntime_runtime import varying_shape_providers
+from service.inference.onnxruntime_runtime import session_options, varying_shape_providers
 from service.vision.detectors.base import DEFAULT_THRESHOLDS, DetectorConfig, RGBImage
 from service.vision.faces import DetectedFace
 
@@ -172,6 +172,7 @@ class YuNet:
         top_k: int = DEFAULT_TOP_K,
         max_batch: int = 8,
         threads: int = 0,
+        spinning: bool = True,
     ) -> None:
         import onnxruntime as ort
 
@@ -185,10 +186,7 @@ class YuNet:
             else float(self.config.nms_threshold)
         )
         self.top_k = top_k
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
+        options = session_options(threads, spinning)
         source = os.fspath(yunet_model_file()) if model is None else model
         if not isinstance(source, bytes):
             source = os.fspath(source)
