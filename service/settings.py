@@ -67,7 +67,9 @@ class Settings(BaseSettings):
         0, ge=0, description="detector CPU threads per ONNX Runtime session (YuNet, O-Net; 0: all)"
     )
     ort_spinning: bool = Field(
-        True, description="ONNX Runtime CPU threads spin while waiting (its default)"
+        False,
+        description="ONNX Runtime CPU threads spin while waiting (ONNX Runtime's default); off: "
+        "the detector's and recognizer's sessions do not take turns from each other",
     )
 
     # detection

@@ -64,7 +64,7 @@ def _default_images() -> list[Path]:
 @click.option("--detect-threads", type=int, default=0, show_default=True)
 @click.option(
     "--spinning/--no-spinning",
-    default=True,
+    default=False,
     show_default=True,
     help="ONNX Runtime threads spin while waiting (ours)",
 )

@@ -165,7 +165,7 @@ def bench_pipeline(
     embed_workers: int | None = None,
     threads: int = 0,
     detect_threads: int = 0,
-    spinning: bool = True,
+    spinning: bool = False,
     rounds: int = 1,
     baseline: Path | None = None,
     landmarks: Literal["detector", "onet"] | None = None,

@@ -39,12 +39,13 @@ def choose_providers(device: str) -> list[str]:
 ProviderSpec = str | tuple[str, dict[str, str]]
 
 
-def session_options(threads: int = 0, spinning: bool = True) -> object:
+def session_options(threads: int = 0, spinning: bool = False) -> object:
     """ONNX Runtime session options as the service sets them: every graph optimisation,
     ``threads`` intra-op threads (0: ONNX Runtime's choice, one per core), and whether those
-    threads spin while waiting for work (ONNX Runtime's default). Spinning wins where the
-    session has the cores to itself; where several sessions (detector, recognizer, several
-    workers) share a few cores, spinning threads take turns from each other."""
+    threads spin while waiting for work (ONNX Runtime's own default is to spin). Spinning can
+    shave a little latency off a session that has the cores to itself; the service runs
+    several (YuNet, O-Net, the recognizer, in different threads), whose spinning threads
+    take the cores the others need, so it is off unless ``FACEREC_ORT_SPINNING`` is set."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -52,8 +53,7 @@ def session_options(threads: int = 0, spinning: bool = True) -> object:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
-    if not spinning:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     return options
 
 
@@ -79,7 +79,7 @@ class OnnxRuntime:
         device: str = "auto",
         threads: int = 0,
         max_batch: int = 64,
-        spinning: bool = True,
+        spinning: bool = False,
     ) -> None:
         import onnxruntime as ort
 
@@ -111,7 +111,9 @@ class OnnxRuntime:
             if CUDA in active and ":" in device
             else ("cuda:0" if CUDA in active else "cpu")
         )
-        self.precision = "fp32"
+        # INT8 where `facerec export quantize` wrote the file (its Q/DQ nodes run in INT8)
+        props = self._session.get_modelmeta().custom_metadata_map
+        self.precision = "int8" if "facerec.quantization" in props else "fp32"
         log.info("ONNX Runtime session on %s (providers %s)", self.device, ", ".join(active))
 
     def run(self, batch: FloatArray) -> FloatArray:

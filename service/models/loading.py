@@ -34,7 +34,7 @@ def build_detector(
     landmarks: Landmarks | None = None,
     *,
     threads: int = 0,
-    spinning: bool = True,
+    spinning: bool = False,
 ) -> Detector:
     """The pack's detector. ``config.threshold`` unset: :func:`detector_threshold`.
     ``landmarks`` (unset: the manifest's choice) ``"onet"`` replaces the landmarks of a YuNet
@@ -87,7 +87,7 @@ def build_embedder(
     cuda_graphs: bool = True,
     lanes: int = 1,
     compile_model: bool = False,
-    spinning: bool = True,
+    spinning: bool = False,
 ) -> Embedder:
     """The recognizer on ONNX Runtime, TensorRT (``"tensorrt"``), PyTorch (``"torch"``) or
     OpenVINO (``"openvino"``, CPU)."""

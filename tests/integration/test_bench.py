@@ -27,7 +27,7 @@ def test_bench_pipeline_reports_ours_and_insightfaces_path(
         "2",
         "--threads",
         "1",
-        "--no-spinning",
+        "--spinning",
         "--json-out",
         str(out),
     ]
@@ -37,7 +37,7 @@ def test_bench_pipeline_reports_ours_and_insightfaces_path(
     data = json.loads(out.read_text())
     assert data["machine"]["cpu_count"] >= 1
     assert data["detector"] == "yunet+onet" and data["rounds"] == 2
-    assert data["threads"] == 1 and data["spinning"] is False
+    assert data["threads"] == 1 and data["spinning"] is True
     assert data["min_cosine_ours_vs_insightface"] > 0.9999  # the same FP32 file on both
     for stage in ("end_to_end", "recognition_only"):
         assert data[stage]["ours"]["faces"] == data[stage]["insightface"]["faces"] == 12

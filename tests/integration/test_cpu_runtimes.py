@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,18 +41,20 @@ def mbf_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_pack(folder / "pack", rec).root
 
 
+SPIN = "session.intra_op.allow_spinning"
+
+
 def test_session_options_carry_threads_and_spinning() -> None:
-    options = session_options(threads=1, spinning=False)
-    assert options.intra_op_num_threads == 1  # type: ignore[attr-defined]
-    entry = options.get_session_config_entry("session.intra_op.allow_spinning")  # type: ignore[attr-defined]
-    assert entry == "0"
-    default = session_options()
-    assert default.intra_op_num_threads == 0  # type: ignore[attr-defined]
+    options: Any = session_options(threads=1, spinning=True)
+    assert options.intra_op_num_threads == 1 and options.get_session_config_entry(SPIN) == "1"
+    default: Any = session_options()  # the service's default: all cores, no spinning
+    assert default.intra_op_num_threads == 0 and default.get_session_config_entry(SPIN) == "0"
+    assert Settings().ort_spinning is False
 
 
 def test_settings_reach_every_onnx_runtime_session(test_pack: Path) -> None:
     settings = Settings(
-        pack=test_pack, device="cpu", threads=1, detect_threads=1, ort_spinning=False
+        pack=test_pack, device="cpu", threads=1, detect_threads=1, ort_spinning=True
     )
     _, pipeline, runtime = load_models(settings)
     assert runtime == "onnxruntime"
@@ -64,7 +67,7 @@ def test_settings_reach_every_onnx_runtime_session(test_pack: Path) -> None:
     for name, session in sessions.items():
         options = session.get_session_options()
         assert options.intra_op_num_threads == 1, name
-        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0", name
+        assert options.get_session_config_entry(SPIN) == "1", name
 
 
 @needs_openvino
@@ -146,6 +149,5 @@ def test_an_int8_pack_runs_on_onnx_runtime_and_openvino_close_to_fp32(
     runtimes = ["onnxruntime"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
     for runtime in runtimes:
         embedder = build_embedder(int8, "cpu", runtime=runtime, precision="fp32")
-        if runtime == "openvino":
-            assert embedder.runtime.precision == "int8"
+        assert embedder.runtime.precision == "int8"
         assert np.sum(embedder.embed(crops) * expected, axis=1).min() >= 0.99, runtime

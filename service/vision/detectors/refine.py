@@ -46,7 +46,7 @@ class ONetLandmarks:
         box_scale: float = 1.0,
         max_crops: int = 256,
         threads: int = 0,
-        spinning: bool = True,
+        spinning: bool = False,
     ) -> None:
         import onnxruntime as ort
 

@@ -172,7 +172,7 @@ class YuNet:
         top_k: int = DEFAULT_TOP_K,
         max_batch: int = 8,
         threads: int = 0,
-        spinning: bool = True,
+        spinning: bool = False,
     ) -> None:
         import onnxruntime as ort
 
