@@ -134,7 +134,10 @@ def pipeline_command(
             click.echo(
                 f"{label:<26}{r['images_per_s']:>10.2f}{r['faces_per_s']:>10.2f}{r['faces']:>7}"
             )
-        click.echo(f"{stage + ' ratio':<26}{result[stage]['ratio']:>10.2f}x")
+        click.echo(
+            f"{stage + ' ratio':<26}{result[stage]['ratio']:>10.2f}x   (per round "
+            f"{result[stage]['ratios_per_round']}; CPU time {result[stage]['cpu_ratio']:.2f}x)"
+        )
     _save(result, json_out)
 
 
