@@ -43,11 +43,14 @@ class Settings(BaseSettings):
     pack: Path | None = Field(None, description="model pack folder (holds manifest.json)")
     packs_dir: Path = Field(Path("packs"), description="where `facerec models` keeps packs")
     device: str = Field("auto", description="cpu, cuda, cuda:N or auto (CUDA when present)")
-    runtime: Literal["auto", "onnxruntime", "tensorrt", "torch"] = Field(
-        "auto", description="auto: TensorRT on a GPU where installed, else ONNX Runtime"
+    runtime: Literal["auto", "onnxruntime", "tensorrt", "torch", "openvino"] = Field(
+        "auto",
+        description="auto: TensorRT on a GPU where installed, else ONNX Runtime; openvino: CPU",
     )
     precision: Literal["fp32", "fp16", "int8"] = Field(
-        "fp16", description="GPU recognizer precision (TensorRT; torch: fp32/fp16)"
+        "fp16",
+        description="recognizer precision (TensorRT; torch: fp32/fp16; openvino: fp32 exact, "
+        "fp16 the CPU's bf16/f16 where it has one)",
     )
     torch_checkpoint: Path | None = Field(
         None, description="backbone.pth the recognizer was exported from (runtime torch)"
@@ -57,16 +60,38 @@ class Settings(BaseSettings):
         False, description="runtime torch: TorchInductor (≈1.5× on R100; minutes to start)"
     )
     engine_cache_dir: Path = Field(Path("data/engines"), description="TensorRT engines, built once")
-    threads: int = Field(0, ge=0, description="ONNX Runtime CPU threads per session (0: all)")
+    threads: int = Field(
+        0, ge=0, description="recognizer CPU threads (ONNX Runtime, OpenVINO; 0: all cores)"
+    )
+    detect_threads: int = Field(
+        0, ge=0, description="detector CPU threads per ONNX Runtime session (YuNet, O-Net; 0: all)"
+    )
+    ort_spinning: bool = Field(
+        False,
+        description="ONNX Runtime CPU threads spin while waiting (ONNX Runtime's default); off: "
+        "the detector's and recognizer's sessions do not take turns from each other",
+    )
 
     # detection
     detector_device: str | None = Field(
         None, description="cpu, cuda, cuda:N, auto for the detector; unset: FACEREC_DEVICE"
     )
-    det_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    det_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="detector score threshold; unset: the pack's (mtcnn 0.7, scrfd 0.5, yunet 0.6)",
+    )
+    landmarks: Literal["detector", "onet"] | None = Field(
+        None,
+        description="landmarks from the detector itself or MTCNN's O-Net on its boxes "
+        "(YuNet, SCRFD); unset: the pack's choice (YuNet packs: onet)",
+    )
     min_face_size: int = Field(20, ge=0)
     max_faces: int = Field(32, ge=1, description="faces kept per image, largest scores first")
-    det_input_size: int = Field(640, ge=32, le=4096, description="SCRFD network input (square)")
+    det_input_size: int = Field(
+        640, ge=32, le=4096, description="SCRFD / YuNet network input (square)"
+    )
 
     # verification default; the model pack's threshold applies when unset
     verify_threshold: float | None = Field(None, ge=-1.0, le=1.0)

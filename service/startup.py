@@ -70,7 +70,12 @@ def load_models(settings: Settings) -> tuple[ModelPack, Pipeline, str]:
     pack = load_pack(find_pack(settings), verify=True)
     runtime = choose_runtime(settings)
     detector = build_detector(
-        pack, detector_config(settings), settings.detector_device or settings.device
+        pack,
+        detector_config(settings),
+        settings.detector_device or settings.device,
+        landmarks=settings.landmarks,
+        threads=settings.detect_threads,
+        spinning=settings.ort_spinning,
     )
     embedder = build_embedder(
         pack,
@@ -84,6 +89,7 @@ def load_models(settings: Settings) -> tuple[ModelPack, Pipeline, str]:
         cuda_graphs=settings.torch_cuda_graphs,
         lanes=settings.embed_workers,
         compile_model=settings.torch_compile,
+        spinning=settings.ort_spinning,
     )
     return pack, Pipeline(detector, embedder, decode_limits(settings)), runtime
 
@@ -93,7 +99,9 @@ def model_info(pack: ModelPack, pipeline: Pipeline, threshold: Threshold) -> Mod
     manifest, embedder = pack.manifest, pipeline.embedder
     return ModelInfo(
         pack=pack.name,
-        detector=manifest.detector.kind,
+        detector=pipeline.detector.name,
+        detector_license=manifest.detector.license,
+        license=manifest.license,
         recognizer=f"{manifest.recognizer.arch} ({manifest.recognizer.file.path})",
         runtime=embedder.runtime.name,
         device=embedder.runtime.device,
@@ -117,6 +125,8 @@ async def startup(services: Services) -> None:
             pack.name,
         )
     log.info("model license: %s", manifest.license)
+    if manifest.detector.license:
+        log.info("detector license: %s", manifest.detector.license)
     batched = AsyncPipeline(
         pipeline,
         detect_max_batch=settings.detect_max_batch,
@@ -147,7 +157,7 @@ async def startup(services: Services) -> None:
     log.info(
         "ready: pack %s (%s + %s on %s %s), gallery %d identities",
         pack.name,
-        manifest.detector.kind,
+        pipeline.detector.name,
         manifest.recognizer.arch,
         runtime,
         embedder.runtime.device,

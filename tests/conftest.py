@@ -32,7 +32,16 @@ def insightface_images() -> Path:
 
 @pytest.fixture(scope="session")
 def test_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model pack of real MTCNN + a random-initialised r18 (no downloaded weights)."""
+    """The default test pack: YuNet (vendored, O-Net landmarks) + a random-initialised r18."""
     from service.models.testpack import build_test_pack
 
     return build_test_pack(tmp_path_factory.mktemp("packs") / "test-r18", arch="r18", seed=0).root
+
+
+@pytest.fixture(scope="session")
+def mtcnn_test_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A test pack of real MTCNN + the same random-initialised r18."""
+    from service.models.testpack import build_test_pack
+
+    folder = tmp_path_factory.mktemp("packs") / "test-mtcnn-r18"
+    return build_test_pack(folder, arch="r18", seed=0, detector="mtcnn").root

@@ -234,7 +234,9 @@ class Health(BaseModel):
 class Info(BaseModel):
     version: str
     pack: str
-    detector: str
+    detector: str = Field(description="the detector and its landmark stage, e.g. yunet+onet")
+    detector_license: str = Field(description="the detector weights' license")
+    license: str = Field(description="the model pack's license text (detector and recognizer)")
     recognizer: str
     runtime: str
     device: str

@@ -33,6 +33,8 @@ class ModelInfo:
 
     pack: str
     detector: str
+    detector_license: str
+    license: str
     recognizer: str
     runtime: str
     device: str

@@ -49,12 +49,36 @@ def _default_images() -> list[Path]:
 @click.option("--max-batch", type=int, default=64, show_default=True)
 @click.option(
     "--runtime",
-    type=click.Choice(["onnxruntime", "torch", "tensorrt"]),
+    type=click.Choice(["onnxruntime", "openvino", "torch", "tensorrt"]),
     default="onnxruntime",
     show_default=True,
 )
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp16")
 @click.option("--workers", type=int, default=1, show_default=True, help="detector calls at once")
+@click.option(
+    "--embed-workers", type=int, default=None, help="recognizer calls at once (default: ≤ 2)"
+)
+@click.option(
+    "--threads", type=int, default=0, show_default=True, help="our recognizer's CPU threads"
+)
+@click.option("--detect-threads", type=int, default=0, show_default=True)
+@click.option(
+    "--spinning/--no-spinning",
+    default=False,
+    show_default=True,
+    help="ONNX Runtime threads spin while waiting (ours)",
+)
+@click.option(
+    "--rounds", type=int, default=1, show_default=True, help="alternate ours/theirs N times"
+)
+@click.option(
+    "--baseline",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="recognizer for insightface's path (default: the pack's; e.g. the FP32 file of an "
+    "INT8 pack)",
+)
+@click.option("--landmarks", type=click.Choice(["detector", "onet"]), default=None)
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def pipeline_command(
     pack: Path,
@@ -66,6 +90,13 @@ def pipeline_command(
     runtime: str,
     precision: str,
     workers: int,
+    embed_workers: int | None,
+    threads: int,
+    detect_threads: int,
+    spinning: bool,
+    rounds: int,
+    baseline: Path | None,
+    landmarks: str | None,
     json_out: Path | None,
 ) -> None:
     """Images/s and faces/s end to end, and insightface's own path on the same faces."""
@@ -73,7 +104,27 @@ def pipeline_command(
 
     paths = _photos(images)
     result = bench_pipeline(
-        pack, paths, repeat, concurrency, device, max_batch, runtime, precision, workers
+        pack,
+        paths,
+        repeat,
+        concurrency,
+        device,
+        max_batch,
+        runtime,
+        precision,
+        workers,
+        embed_workers=embed_workers,
+        threads=threads,
+        detect_threads=detect_threads,
+        spinning=spinning,
+        rounds=rounds,
+        baseline=baseline,
+        landmarks=landmarks,  # type: ignore[arg-type]
+    )
+    click.echo(
+        f"ours: {result['runtime']}, {result['detector']}; insightface's path: ONNX Runtime "
+        f"on {result['insightface_recognizer']}; lowest cosine between the two "
+        f"{result['min_cosine_ours_vs_insightface']}"
     )
     click.echo(f"{'':<26}{'images/s':>10}{'faces/s':>10}{'faces':>7}")
     for stage in ("end_to_end", "recognition_only"):
@@ -83,7 +134,10 @@ def pipeline_command(
             click.echo(
                 f"{label:<26}{r['images_per_s']:>10.2f}{r['faces_per_s']:>10.2f}{r['faces']:>7}"
             )
-        click.echo(f"{stage + ' ratio':<26}{result[stage]['ratio']:>10.2f}x")
+        click.echo(
+            f"{stage + ' ratio':<26}{result[stage]['ratio']:>10.2f}x   (per round "
+            f"{result[stage]['ratios_per_round']}; CPU time {result[stage]['cpu_ratio']:.2f}x)"
+        )
     _save(result, json_out)
 
 
@@ -165,7 +219,7 @@ def _names(text: str) -> list[str]:
 )
 @click.option(
     "--runtimes",
-    default="onnxruntime-cpu,onnxruntime-cuda,torch-cuda,tensorrt",
+    default="onnxruntime-cpu,openvino-cpu,onnxruntime-cuda,torch-cuda,tensorrt",
     show_default=True,
     help="measured where available; the others are listed as skipped, with the reason",
 )
@@ -247,7 +301,12 @@ def _profile(pack: Path, precision: str, batch: int, table: Path, out: Path | No
 
 @bench_group.command("detect")
 @click.option(
-    "--pack", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
+    "--pack",
+    "packs",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    multiple=True,
+    help="repeat to compare detectors in one run (ratios against the first)",
 )
 @click.option(
     "--images",
@@ -261,7 +320,7 @@ def _profile(pack: Path, precision: str, batch: int, table: Path, out: Path | No
 @click.option("--seconds", type=float, default=1.0, show_default=True, help="per point")
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def detect_command(
-    pack: Path,
+    packs: tuple[Path, ...],
     images: Path | None,
     sizes: str,
     batch_sizes: str,
@@ -280,9 +339,12 @@ def detect_command(
     if any(len(d) != 2 or min(d) < 16 for d in dims):
         raise click.BadParameter(f"sizes are WxH of at least 16 pixels; got {sizes!r}")
     photos = [decode_image(p.read_bytes()) for p in _photos(images)]
-    click.echo(f"{'size':<11}{'batch':>6}{'p50 ms':>10}{'images/s':>11}{'faces':>7}")
+    click.echo(
+        f"{'detector':<12}{'size':<11}{'batch':>6}{'p50 ms':>10}{'images/s':>11}{'faces':>7}"
+        f"{'ratio':>9}"
+    )
     result = bench_detect(
-        pack,
+        list(packs),
         photos,
         [(d[0], d[1]) for d in dims],
         _ints(batch_sizes),
@@ -291,6 +353,64 @@ def detect_command(
         progress=click.echo,
     )
     _save(result, json_out)
+
+
+@bench_group.command("landmarks")
+@click.option(
+    "--pack", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
+)
+@click.option(
+    "--images",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="folder of photos (default: insightface's t1.jpg)",
+)
+@click.option("--mtcnn/--no-mtcnn", default=True, show_default=True, help="MTCNN beside it")
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def landmarks_command(pack: Path, images: Path | None, mtcnn: bool, json_out: Path | None) -> None:
+    """Landmark jitter under 1–16 px shifts and 5 % rescales: the detector's own landmarks,
+    O-Net's on its boxes, and MTCNN's."""
+    from service.bench.landmarks import SCALES, SHIFTS, measure
+    from service.models.loading import build_detector
+    from service.models.packs import load_pack
+    from service.vision.decode import decode_image
+    from service.vision.detectors.base import Detector, DetectorConfig
+
+    loaded = load_pack(pack)
+    photos = [decode_image(p.read_bytes()) for p in _photos(images)]
+    config = DetectorConfig(min_face_size=0)
+    detectors: list[Detector] = [build_detector(loaded, config, "cpu", "detector")]
+    if loaded.manifest.detector.kind != "mtcnn":
+        detectors.append(build_detector(loaded, config, "cpu", "onet"))
+    if mtcnn and loaded.manifest.detector.kind != "mtcnn":
+        from service.vision.detectors.mtcnn import MTCNN
+
+        detectors.append(MTCNN(config))
+    click.echo(f"{len(photos)} photos, {len(SHIFTS)} shifts, scales {SCALES}")
+    click.echo(
+        f"{'detector':<14}{'shift mean px':>14}{'p95 px':>8}{'max px':>8}{'mean/eye':>10}"
+        f"{'rescale mean':>14}{'max px':>8}{'ms/photo':>10}"
+    )
+    rows = []
+    for detector in detectors:
+        row = measure(detector, photos)
+        rows.append(row)
+        sh, rs = row["shifts"], row["rescales"]
+        click.echo(
+            f"{row['detector']:<14}{sh['mean_px']:>14.2f}{sh['p95_px']:>8.2f}{sh['max_px']:>8.2f}"
+            f"{sh['mean_of_eye_distance']:>10.3f}{rs['mean_px']:>14.2f}{rs['max_px']:>8.2f}"
+            f"{row['ms_per_photo']:>10.1f}"
+        )
+    _save(
+        {
+            "pack": str(pack),
+            "images": [p.name for p in _photos(images)],
+            "shifts": [list(s) for s in SHIFTS],
+            "scales": list(SCALES),
+            "rows": rows,
+        },
+        json_out,
+    )
 
 
 def _photos(images: Path | None) -> list[Path]:

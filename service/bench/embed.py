@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from service.inference.embedder import Embedder
 
-RUNTIMES = ("onnxruntime-cpu", "onnxruntime-cuda", "torch-cuda", "tensorrt")
+RUNTIMES = ("onnxruntime-cpu", "openvino-cpu", "onnxruntime-cuda", "torch-cuda", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
@@ -58,6 +58,11 @@ def _unavailable(case: Case, cuda_graphs: bool) -> str | None:
 
     if case.runtime == "onnxruntime-cpu" and case.precision != "fp32":
         return "ONNX Runtime CPU runs the fp32 model only"
+    if case.runtime == "openvino-cpu":
+        if importlib.util.find_spec("openvino") is None:
+            return "OpenVINO is not installed (pip install 'facerec[openvino]')"
+        if case.precision == "int8":
+            return "OpenVINO runs INT8 from a Q/DQ model: bench a pack built on one"
     if case.runtime == "onnxruntime-cuda":
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             return "no CUDA provider in ONNX Runtime (install onnxruntime-gpu)"
@@ -90,11 +95,12 @@ def _embedder(
 
     runtime = {
         "onnxruntime-cpu": "onnxruntime",
+        "openvino-cpu": "openvino",
         "onnxruntime-cuda": "onnxruntime",
         "torch-cuda": "torch",
         "tensorrt": "tensorrt",
     }[case.runtime]
-    device = "cpu" if case.runtime == "onnxruntime-cpu" else "cuda:0"
+    device = "cpu" if case.runtime.endswith("-cpu") else "cuda:0"
     return build_embedder(
         pack,
         device,

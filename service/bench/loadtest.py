@@ -132,7 +132,6 @@ def start_service(
         "FACEREC_DATA_DIR": str(data),
         "FACEREC_DEVICE": "cpu",
         "FACEREC_PORT": str(port),
-        "FACEREC_DET_THRESHOLD": "0.7",
         "FACEREC_LOG_LEVEL": "warning",
     }
     process = subprocess.Popen(
@@ -254,8 +253,12 @@ def main() -> None:
             milvus.wait(timeout=60)
     figures = summarise(args.out / "locust_stats.csv")
     from service.bench.machine import describe_machine
+    from service.models.packs import load_pack
 
+    detector = load_pack(args.pack).manifest.detector
     result = {
+        "pack": args.pack.name,
+        "detector": detector.kind + ("+onet" if detector.landmarks == "onet" else ""),
         "scenario": args.scenario,
         "users": args.users,
         "time": args.time,

@@ -50,7 +50,17 @@ def describe_machine() -> dict[str, Any]:
         "onnxruntime": onnxruntime.__version__,
         "onnxruntime_providers": onnxruntime.get_available_providers(),
         "gpus": _gpus(),
+        # other work on the machine while the figures were taken (1, 5, 15 min), at the end
+        "load_average": [round(v, 2) for v in os.getloadavg()]
+        if hasattr(os, "getloadavg")
+        else None,
     }
+    try:
+        import openvino
+
+        info["openvino"] = openvino.__version__
+    except ImportError:
+        info["openvino"] = None
     try:
         import tensorrt
 

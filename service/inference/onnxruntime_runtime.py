@@ -39,6 +39,24 @@ def choose_providers(device: str) -> list[str]:
 ProviderSpec = str | tuple[str, dict[str, str]]
 
 
+def session_options(threads: int = 0, spinning: bool = False) -> object:
+    """ONNX Runtime session options as the service sets them: every graph optimisation,
+    ``threads`` intra-op threads (0: ONNX Runtime's choice, one per core), and whether those
+    threads spin while waiting for work (ONNX Runtime's own default is to spin). Spinning can
+    shave a little latency off a session that has the cores to itself; the service runs
+    several (YuNet, O-Net, the recognizer, in different threads), whose spinning threads
+    take the cores the others need, so it is off unless ``FACEREC_ORT_SPINNING`` is set."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return options
+
+
 def varying_shape_providers(providers: Sequence[str]) -> list[ProviderSpec]:
     """``providers`` set up for a model whose input shapes change from call to call.
 
@@ -61,15 +79,12 @@ class OnnxRuntime:
         device: str = "auto",
         threads: int = 0,
         max_batch: int = 64,
+        spinning: bool = False,
     ) -> None:
         import onnxruntime as ort
 
         providers = choose_providers(device)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
+        options = session_options(threads, spinning)
         provider_options: list[dict[str, str]] = []
         for p in providers:
             if p == CUDA and ":" in device:
@@ -96,7 +111,9 @@ class OnnxRuntime:
             if CUDA in active and ":" in device
             else ("cuda:0" if CUDA in active else "cpu")
         )
-        self.precision = "fp32"
+        # INT8 where `facerec export quantize` wrote the file (its Q/DQ nodes run in INT8)
+        props = self._session.get_modelmeta().custom_metadata_map
+        self.precision = "int8" if "facerec.quantization" in props else "fp32"
         log.info("ONNX Runtime session on %s (providers %s)", self.device, ", ".join(active))
 
     def run(self, batch: FloatArray) -> FloatArray:

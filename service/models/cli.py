@@ -109,14 +109,78 @@ def verify_command(pack: Path) -> None:
     click.echo(f"OK: {len(loaded.files())} files of {loaded.name} match their hashes")
 
 
+DETECTOR = click.option(
+    "--detector",
+    type=click.Choice(["yunet", "mtcnn"]),
+    default="yunet",
+    show_default=True,
+    help="yunet: vendored with facerec (Apache-2.0), O-Net landmarks; mtcnn: MIT, slower",
+)
+
+
 @models_group.command("build-test-pack")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@DETECTOR
 @click.option("--arch", default="r18", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def build_test_pack_command(out: Path, arch: str, seed: int) -> None:
-    """A pack needing no downloads: real MTCNN + an UNTRAINED recognizer (for trying things)."""
+def build_test_pack_command(out: Path, detector: str, arch: str, seed: int) -> None:
+    """A pack needing no downloads: a real detector + an UNTRAINED recognizer (for trying)."""
     from service.models.testpack import build_test_pack
 
-    pack = build_test_pack(out, arch, seed)
-    click.echo(f"pack {pack.name} at {pack.root}: MTCNN + untrained {arch} (seed {seed})")
+    pack = build_test_pack(out, arch, seed, detector)  # type: ignore[arg-type]
+    click.echo(f"pack {pack.name} at {pack.root}: {detector} + untrained {arch} (seed {seed})")
+    click.echo(f"LICENSE: {pack.manifest.license}")
     click.echo("UNTRAINED: its similarities mean nothing about faces; for tests and trials only.")
+
+
+@models_group.command("build-pack")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@DETECTOR
+@click.option(
+    "--recognizer",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="ONNX recognizer: exported by `facerec export onnx`, or an insightface file",
+)
+@click.option("--name", default=None, help="pack name (default: the folder name)")
+@click.option("--arch", default=None, help="recognizer architecture, where its file lacks it")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(-1.0, 1.0),
+    default=None,
+    help="verify threshold (default: uncalibrated 0.3; `facerec eval calibrate` sets one)",
+)
+def build_pack_command(
+    out: Path,
+    detector: str,
+    recognizer: Path,
+    name: str | None,
+    arch: str | None,
+    threshold: float | None,
+) -> None:
+    """A pack of a detector shipped with facerec and your own recognizer."""
+    from service.models.build import build_pack
+
+    try:
+        pack = build_pack(
+            out,
+            recognizer,
+            detector,  # type: ignore[arg-type]
+            name=name,
+            arch=arch,
+            threshold=threshold,
+        )
+    except ModelPackError as exc:
+        raise click.ClickException(exc.message) from None
+    m = pack.manifest
+    rec = m.recognizer
+    click.echo(f"pack {pack.name} at {pack.root}")
+    click.echo(f"  detector    {m.detector.kind}  (landmarks: {m.detector.landmarks})")
+    click.echo(
+        f"  recognizer  {rec.file.path}  {rec.arch}, {rec.embedding_size}-d, {rec.color_order}, "
+        f"(x - {rec.input_mean:g}) / {rec.input_std:g}"
+    )
+    click.echo(f"  threshold   {m.verify_threshold.value} ({m.verify_threshold.note})")
+    click.echo(f"LICENSE: {m.license}")
+    if rec.untrained:
+        click.echo("UNTRAINED: its similarities mean nothing about faces.")

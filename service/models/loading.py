@@ -3,27 +3,76 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
+from typing import Literal
 
+from service.errors import ModelPackError
 from service.inference.embedder import Embedder
 from service.inference.onnxruntime_runtime import OnnxRuntime, choose_providers
 from service.inference.runtime import Runtime
 from service.models.packs import ModelPack
-from service.vision.detectors.base import Detector, DetectorConfig
+from service.vision.detectors.base import DEFAULT_THRESHOLDS, Detector, DetectorConfig
 
-__all__ = ["build_detector", "build_embedder"]
+__all__ = ["build_detector", "build_embedder", "detector_threshold"]
+
+Landmarks = Literal["detector", "onet"]
 
 
-def build_detector(pack: ModelPack, config: DetectorConfig, device: str = "auto") -> Detector:
+def detector_threshold(pack: ModelPack, config: DetectorConfig) -> float:
+    """The score threshold a pack's detector runs at: the one asked for (settings), else the
+    pack manifest's default, else the detector's own (:data:`DEFAULT_THRESHOLDS`)."""
+    if config.threshold is not None:
+        return float(config.threshold)
+    spec = pack.manifest.detector
+    return spec.threshold if spec.threshold is not None else DEFAULT_THRESHOLDS[spec.kind]
+
+
+def build_detector(
+    pack: ModelPack,
+    config: DetectorConfig,
+    device: str = "auto",
+    landmarks: Landmarks | None = None,
+    *,
+    threads: int = 0,
+    spinning: bool = False,
+) -> Detector:
+    """The pack's detector. ``config.threshold`` unset: :func:`detector_threshold`.
+    ``landmarks`` (unset: the manifest's choice) ``"onet"`` replaces the landmarks of a YuNet
+    or SCRFD detector by MTCNN's O-Net's on its boxes (MTCNN's are O-Net's already).
+    ``threads`` and ``spinning``: ONNX Runtime's CPU threads of YuNet and O-Net (see
+    :func:`~service.inference.onnxruntime_runtime.session_options`)."""
     spec = pack.manifest.detector
     providers = choose_providers(device)
+    config = replace(config, threshold=detector_threshold(pack, config))
     if spec.kind == "mtcnn":
         from service.vision.detectors.mtcnn import MTCNN
 
         files = {name: pack.path(ref) for name, ref in spec.files.items()}
         return MTCNN(config, files, providers)
-    from service.vision.detectors.scrfd import SCRFD
+    detector: Detector
+    if spec.kind == "yunet":
+        from service.vision.detectors.yunet import YuNet
 
-    return SCRFD(pack.path(spec.files["model"]), config, providers)
+        detector = YuNet(
+            pack.path(spec.files["model"]), config, providers, threads=threads, spinning=spinning
+        )
+    else:
+        from service.vision.detectors.scrfd import SCRFD
+
+        detector = SCRFD(pack.path(spec.files["model"]), config, providers)
+    if (landmarks or spec.landmarks) == "detector":
+        return detector
+    from service.vision.detectors.mtcnn import mtcnn_model_files
+    from service.vision.detectors.refine import ONetLandmarks, RefinedDetector
+
+    try:
+        onet = pack.path(spec.files["onet"]) if "onet" in spec.files else None
+        refiner = ONetLandmarks(
+            onet or mtcnn_model_files()["onet"], providers, threads=threads, spinning=spinning
+        )
+        return RefinedDetector(detector, refiner)
+    except ModelPackError as exc:
+        raise ModelPackError(f"landmarks from O-Net: {exc.message}") from exc
 
 
 def build_embedder(
@@ -38,8 +87,10 @@ def build_embedder(
     cuda_graphs: bool = True,
     lanes: int = 1,
     compile_model: bool = False,
+    spinning: bool = False,
 ) -> Embedder:
-    """The recognizer on ONNX Runtime, TensorRT (``"tensorrt"``) or PyTorch (``"torch"``)."""
+    """The recognizer on ONNX Runtime, TensorRT (``"tensorrt"``), PyTorch (``"torch"``) or
+    OpenVINO (``"openvino"``, CPU)."""
     onnx_path = pack.path(pack.manifest.recognizer.file)
     meta = pack.recognizer_metadata()
     chosen: Runtime
@@ -68,6 +119,12 @@ def build_embedder(
             lanes=max(1, lanes),
             compile_model=compile_model,
         )
+    elif runtime == "openvino":
+        from service.inference.openvino_runtime import OpenVINORuntime
+
+        chosen = OpenVINORuntime(
+            onnx_path, "cpu" if device == "auto" else device, threads, max_batch, precision
+        )
     elif runtime == "tensorrt":
         from model_export.tensorrt.engine_key import BatchProfile
         from service.inference.tensorrt_runtime import TensorRTRuntime
@@ -81,5 +138,7 @@ def build_embedder(
             index,
         )
     else:
-        chosen = OnnxRuntime(onnx_path, device, threads=threads, max_batch=max_batch)
+        chosen = OnnxRuntime(
+            onnx_path, device, threads=threads, max_batch=max_batch, spinning=spinning
+        )
     return Embedder(chosen, meta)

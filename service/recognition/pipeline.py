@@ -11,7 +11,7 @@ import asyncio
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -68,15 +68,20 @@ class Pipeline:
         detector: DetectorConfig | None = None,
         limits: DecodeLimits | None = None,
         threads: int = 0,
+        landmarks: Literal["detector", "onet"] | None = None,
     ) -> Pipeline:
-        """A pipeline over a model pack folder (``manifest.json`` and its ONNX files)."""
+        """A pipeline over a model pack folder (``manifest.json`` and its ONNX files).
+
+        ``detector`` settings left unset (threshold, landmarks) take the pack's defaults."""
         from service.models.loading import build_detector, build_embedder
         from service.models.packs import load_pack
 
         pack = load_pack(path)
         config = detector or DetectorConfig()
         return cls(
-            build_detector(pack, config, device), build_embedder(pack, device, threads), limits
+            build_detector(pack, config, device, landmarks),
+            build_embedder(pack, device, threads),
+            limits,
         )
 
     def decode(self, data: bytes) -> RGBImage:

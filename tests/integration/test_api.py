@@ -58,6 +58,8 @@ def test_health_info_and_openapi(client: TestClient) -> None:
     assert (
         info["untrained"] is True and info["embedding_size"] == 512 and info["auth"] == "api_keys"
     )
+    assert info["detector"] == "yunet+onet" and "Apache-2.0" in info["detector_license"]
+    assert info["detector_license"] in info["license"]
     spec = client.get("/openapi.json").json()
     for path in (
         "/verify",
@@ -92,7 +94,7 @@ def test_enrol_identify_verify_and_unknown(client: TestClient, t1: bytes) -> Non
             data={"box": json.dumps(face["box"])},
         )
         assert added.status_code == 201, added.json()
-        assert added.json()["faces"][0]["score"] > 0.9
+        assert added.json()["faces"][0]["score"] > 0.8  # YuNet scores t1's faces 0.88–0.93
         ids.append(identity_id)
     result = client.post("/identify", json={"image": b64(t1), "top_k": 3}).json()
     assert result["faces_found"] == 6

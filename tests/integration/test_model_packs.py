@@ -191,6 +191,7 @@ def test_fetch_of_a_missing_pack_fails_cleanly(zoo: str, tmp_path: Path) -> None
 
 def test_test_pack_says_it_is_untrained(test_pack: Path, tmp_path: Path) -> None:
     pack = load_pack(test_pack, verify=True)
-    assert pack.manifest.recognizer.untrained and pack.manifest.detector.kind == "mtcnn"
+    assert pack.manifest.recognizer.untrained and pack.manifest.detector.kind == "yunet"
+    assert "Apache-2.0" in pack.manifest.detector.license
     listed = CliRunner().invoke(cli, ["models", "list", "--packs-dir", str(test_pack.parent)])
     assert "UNTRAINED" in listed.output

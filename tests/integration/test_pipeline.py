@@ -1,4 +1,5 @@
-"""The whole path on a real photo: decode → MTCNN → align → r18 embed, against insightface."""
+"""The whole path on a real photo: decode → YuNet (O-Net landmarks) → align → r18 embed, against
+insightface."""
 
 from __future__ import annotations
 

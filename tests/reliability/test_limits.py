@@ -170,10 +170,10 @@ def test_faces_per_image(client: TestClient, one_face: bytes) -> None:
 
 
 def test_a_slow_request_gets_a_504_and_the_service_carries_on(
-    test_pack: Path, tmp_path: Path, one_face: bytes
+    mtcnn_test_pack: Path, tmp_path: Path, one_face: bytes
 ) -> None:
-    settings = settings_for(test_pack, tmp_path, request_timeout_s=0.3)
-    crowd = b64(face_tile(one_face, 4))  # 16 faces: seconds of MTCNN on two cores
+    settings = settings_for(mtcnn_test_pack, tmp_path, request_timeout_s=0.3)
+    crowd = b64(face_tile(one_face, 4))  # 16 faces: seconds of MTCNN (the slow detector)
     aligned = b64(one_face_crop_112(one_face))
     with running(settings) as c:
         started = time.monotonic()

@@ -44,11 +44,11 @@ import numpy.typing as npt
 
 from service.errors import ModelPackError
 from service.inference.onnxruntime_runtime import varying_shape_providers
-from service.vision.detectors.base import DetectorConfig, RGBImage
+from service.vision.detectors.base import DetectorConfig, RGBImage, threshold_or_default
 from service.vision.detectors.nms import nms
 from service.vision.faces import DetectedFace
 
-__all__ = ["MTCNN", "mtcnn_model_files"]
+__all__ = ["MTCNN", "crop_boxes", "mtcnn_model_files", "square_boxes"]
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
@@ -87,7 +87,7 @@ def _normalise(pixels: npt.NDArray[np.generic]) -> F32:
     return out
 
 
-def _square(boxes: F32) -> F32:
+def square_boxes(boxes: F32) -> F32:
     """Grow each box to a square around its centre (the reference's ``rerec``)."""
     out: F32 = boxes.copy()
     w, h = out[:, 2] - out[:, 0], out[:, 3] - out[:, 1]
@@ -112,7 +112,7 @@ def _regress(boxes: F32, reg: F32, plus_one: bool = True) -> F32:
     return out
 
 
-def _crops(image: RGBImage, boxes: I32, size: int) -> F32:
+def crop_boxes(image: RGBImage, boxes: I32, size: int) -> F32:
     """``size``×``size`` crops of integer boxes, normalised, ``(N, size, size, 3)``.
 
     A box ``(x1, y1, x2, y2)`` covers pixels ``x1 − 1 … x2 − 1`` (1-based corners, as in the
@@ -153,10 +153,11 @@ def _split(array: F32, counts: Sequence[int]) -> list[F32]:
 class MTCNN:
     """MTCNN on ONNX Runtime behind the detector interface.
 
-    ``config.threshold`` is O-Net's (the last stage's) score threshold; the first two stages
-    keep the reference's 0.6 and 0.7. ``config.min_face_size`` is the pyramid's smallest face
-    (below 12 pixels it is taken as 12: the image would be upsampled) and also drops faces
-    whose shorter side ends up below it. ``config.input_size`` does not apply. ``files`` maps
+    ``config.threshold`` is O-Net's (the last stage's) score threshold (unset: the
+    reference's 0.7); the first two stages keep the reference's 0.6 and 0.7.
+    ``config.min_face_size`` is the pyramid's smallest face (below 12 pixels it is taken as
+    12: the image would be upsampled) and also drops faces whose shorter side ends up below
+    it. ``config.input_size`` does not apply. ``files`` maps
     ``pnet``, ``rnet``, ``onet`` to ONNX files (default: the installed package's).
     ``max_crops`` bounds one R-Net or O-Net run.
     """
@@ -173,7 +174,8 @@ class MTCNN:
     ) -> None:
         import onnxruntime as ort
 
-        self.config = config or DetectorConfig(threshold=0.7)
+        self.config = config or DetectorConfig()
+        self.threshold = threshold_or_default(self.config, "mtcnn")
         paths = files or mtcnn_model_files()
         missing = [n for n in _NETS if n not in paths]
         if missing:
@@ -253,7 +255,7 @@ class MTCNN:
             return np.zeros((0, 5), np.float32)
         total = np.concatenate(found)
         total = total[nms(total[:, :4], total[:, 4], 0.7)]
-        boxes = _square(_regress(total[:, :5], total[:, 5:9], plus_one=False))
+        boxes = square_boxes(_regress(total[:, :5], total[:, 5:9], plus_one=False))
         boxes[:, :4] = np.fix(boxes[:, :4])
         return boxes
 
@@ -265,7 +267,10 @@ class MTCNN:
         if sum(counts) == 0:
             return proposals
         crops = np.concatenate(
-            [_crops(im, p.astype(np.int32), 24) for im, p in zip(images, proposals, strict=True)]
+            [
+                crop_boxes(im, p.astype(np.int32), 24)
+                for im, p in zip(images, proposals, strict=True)
+            ]
         )
         reg, prob = self._run("rnet", crops)
         refined = []
@@ -273,7 +278,7 @@ class MTCNN:
             passed = p[:, 1] > _RNET_THRESHOLD
             kept = np.concatenate([boxes[passed, :4], p[passed, 1:2]], axis=1)
             pick = nms(kept[:, :4], kept[:, 4], 0.7)
-            refined.append(_square(_regress(kept[pick], r[passed][pick])))
+            refined.append(square_boxes(_regress(kept[pick], r[passed][pick])))
         return refined
 
     # -- stage 3 --------------------------------------------------------------------------
@@ -285,12 +290,12 @@ class MTCNN:
         if sum(counts) == 0:
             return [(c, np.zeros((0, 5, 2), np.float32)) for c in candidates]
         boxes = [np.fix(c[:, :4]).astype(np.int32) for c in candidates]
-        crops = np.concatenate([_crops(im, b, 48) for im, b in zip(images, boxes, strict=True)])
+        crops = np.concatenate([crop_boxes(im, b, 48) for im, b in zip(images, boxes, strict=True)])
         reg, points, prob = self._run("onet", crops)
         results = []
         parts = zip(boxes, *(_split(a, counts) for a in (reg, points, prob)), strict=True)
         for ints, r, pts, p in parts:
-            passed = p[:, 1] > self.config.threshold
+            passed = p[:, 1] > self.threshold
             kept = np.concatenate([ints[passed].astype(np.float32), p[passed, 1:2]], axis=1)
             # landmarks: fractions of the crop, x for the five points then y for the five
             w = kept[:, 2:3] - kept[:, 0:1] + 1

@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from service.errors import ModelPackError
 from service.inference.onnxruntime_runtime import varying_shape_providers
-from service.vision.detectors.base import DetectorConfig, RGBImage
+from service.vision.detectors.base import DetectorConfig, RGBImage, threshold_or_default
 from service.vision.detectors.nms import nms
 from service.vision.faces import DetectedFace
 
@@ -41,6 +41,7 @@ F32 = npt.NDArray[np.float32]
 Ranking = Literal["score", "center", "area"]
 
 _MEAN = 127.5
+_NMS_THRESHOLD = 0.4  # insightface's
 _SCALE = 1.0 / 128.0
 # outputs → (feature levels, anchors per location, predicts landmarks)
 _LAYOUTS = {6: (3, 2, False), 9: (3, 2, True), 10: (5, 1, False), 15: (5, 1, True)}
@@ -78,6 +79,9 @@ class SCRFD:
         import onnxruntime as ort
 
         self.config = config or DetectorConfig()
+        self.threshold = threshold_or_default(self.config, "scrfd")
+        nms_threshold = self.config.nms_threshold
+        self.nms_threshold = _NMS_THRESHOLD if nms_threshold is None else float(nms_threshold)
         self.max_faces_by: Ranking = max_faces_by
         options = ort.SessionOptions()
         options.log_severity_level = 3
@@ -183,7 +187,7 @@ class SCRFD:
         Sorted by descending score, ties in level-then-anchor order (a stable sort), as
         insightface orders them before its NMS.
         """
-        threshold = self.config.threshold
+        threshold = self.threshold
         dets, points = [], []
         for i, stride in enumerate(self._strides):
             scores = outs[i].reshape(-1)
@@ -205,7 +209,7 @@ class SCRFD:
     def _select(self, det: F32, lms: F32, image_shape: tuple[int, ...]) -> list[DetectedFace]:
         """NMS, then ``min_face_size``, then ``max_faces``; faces by descending score."""
         if len(det):
-            keep = nms(det[:, :4], det[:, 4], self.config.nms_threshold)
+            keep = nms(det[:, :4], det[:, 4], self.nms_threshold)
             det, lms = det[keep], lms[keep]
         if self.config.min_face_size > 0:
             sides = np.minimum(det[:, 2] - det[:, 0], det[:, 3] - det[:, 1])
