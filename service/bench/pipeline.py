@@ -1,8 +1,8 @@
 """``facerec bench pipeline``: images/s and faces/s end to end, beside insightface's path.
 
-Ours: the service's :class:`~service.recognition.pipeline.AsyncPipeline` (decode, detect, align, embed,
-with embedding batched across concurrent requests), ``concurrency`` images in flight, on the
-runtime asked for.
+Ours: the service's :class:`~service.recognition.pipeline.AsyncPipeline` (decode, detect,
+align, embed, with embedding batched across concurrent requests), ``concurrency`` images in
+flight, on the runtime asked for.
 
 insightface's path, as its ``FaceAnalysis`` runs recognition: ``cv2.imdecode``, the same
 detector (so both see the same faces), then per face ``norm_crop`` + ``ArcFaceONNX.get``

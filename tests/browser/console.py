@@ -67,6 +67,19 @@ class Console:
 
         return WebDriverWait(self.driver, timeout).until(lambda _: condition())
 
+    def slow_network(self, latency_ms: int | None) -> None:
+        """Chromium's own network emulation (DevTools): every request from the page waits
+        ``latency_ms`` more; ``None`` restores the plain network. It makes an answer slow on
+        purpose, so what the page shows while it waits is seen whatever the detector's speed."""
+        conditions = {
+            "offline": False,
+            "latency": latency_ms or 0,
+            "downloadThroughput": -1,
+            "uploadThroughput": -1,
+        }
+        self.driver.execute_cdp_cmd("Network.enable", {})
+        self.driver.execute_cdp_cmd("Network.emulateNetworkConditions", conditions)
+
     def upload(self, input_id: str, path: Path) -> None:
         self.by_id(input_id).send_keys(str(path))
 

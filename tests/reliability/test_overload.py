@@ -46,14 +46,17 @@ def one_face(insightface_images: Path) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def server(test_pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(mtcnn_test_pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    # MTCNN, the slow detector: a group photo takes it a few hundred ms, long enough for the
+    # burst's served requests to keep the detector's queue full while the probes are sent
+    # (YuNet, the default, clears t1.jpg in about 12 ms and the queue empties first)
     env = {
         "FACEREC_MAX_QUEUE": "2",
         "FACEREC_DETECT_MAX_BATCH": "1",
         "FACEREC_EMBED_MAX_BATCH": "1",
         "FACEREC_MAX_FACES": "8",  # t1.jpg's six faces are within the limit
     }
-    with Server(test_pack, tmp_path_factory.mktemp("overload") / "data", env, threads=1) as s:
+    with Server(mtcnn_test_pack, tmp_path_factory.mktemp("overload") / "data", env, threads=1) as s:
         s.start()
         yield s
 
